@@ -1,0 +1,1 @@
+//! Configuration file: parsed and validated here (see issue "Foundation").

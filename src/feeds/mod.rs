@@ -1,0 +1,1 @@
+//! (module under construction on its own branch)

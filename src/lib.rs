@@ -1,0 +1,18 @@
+//! hmm, the Home Miner Manager: one binary that polls a home mining fleet, stores its
+//! telemetry in redb, prices its electricity by the Octopus Agile tariff, runs user
+//! scripts, publishes to Home Assistant over MQTT and serves a status page.
+//!
+//! Each module is one box of DESIGN.md's data flow; they talk through the plain types in
+//! [`model`] and each other's small public APIs. `main.rs` only calls [`cli::run`].
+
+pub mod cli;
+pub mod config;
+pub mod devices;
+pub mod feeds;
+pub mod logging;
+pub mod model;
+pub mod mqtt;
+pub mod simulate;
+pub mod store;
+pub mod ukclock;
+pub mod units;

@@ -463,3 +463,37 @@ impl Default for Config {
         Config::from_str("", "<defaults>").expect("the empty config is valid")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    /// The smallest document that makes the reader visit every key of the schema (one
+    /// entry of each array and of the rules table).
+    const SKELETON: &str = r#"
+        [[miners]]
+        name = "a"
+        host = "h"
+        [[pools]]
+        name = "p"
+        url = "stratum+tcp://h:1"
+        user = "u"
+        [automation.rules.r]
+    "#;
+
+    #[test]
+    fn example_file_shows_every_key_of_the_schema() {
+        let (result, schema, _) = parse::parse(SKELETON, "<skeleton>");
+        assert!(result.is_ok(), "{:?}", result.err());
+        assert!(schema.len() > 80, "schema looks truncated: {schema:?}");
+        assert!(schema.contains(&"miners[].manual_power_w".to_string()));
+        assert!(schema.contains(&"automation.rules.*.dry_run".to_string()));
+        assert!(schema.contains(&"alerts.temp_c.nmminer".to_string()));
+
+        let example = include_str!("../../hmm.example.toml");
+        let (result, _, present) = parse::parse(example, "hmm.example.toml");
+        assert!(result.is_ok(), "{}", result.err().unwrap());
+        let missing: Vec<&String> = schema.iter().filter(|key| !present.contains(key)).collect();
+        assert!(missing.is_empty(), "hmm.example.toml does not show: {missing:?}");
+    }
+}

@@ -71,7 +71,10 @@ fn check_config(args: Vec<OsString>) -> i32 {
             }
             Ok(Some(Value(value))) if file.is_none() => file = Some(value.into()),
             Ok(Some(other)) => {
-                eprintln!("hmm check-config: {}\nusage: hmm check-config FILE", other.unexpected());
+                eprintln!(
+                    "hmm check-config: {}\nusage: hmm check-config FILE",
+                    other.unexpected()
+                );
                 return 2;
             }
             Err(error) => {

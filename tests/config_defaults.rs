@@ -21,7 +21,10 @@ fn empty_file_gives_every_documented_default() {
     assert_eq!(config.devices.pool_cooldown, Duration::from_secs(900));
     assert_eq!(config.devices.restart_cooldown, Duration::from_secs(300));
     assert_eq!(config.devices.nmminer_listen.to_string(), "0.0.0.0:12345");
-    assert_eq!(config.devices.nmminer_offline_after, Duration::from_secs(120));
+    assert_eq!(
+        config.devices.nmminer_offline_after,
+        Duration::from_secs(120)
+    );
     assert!(config.miners.is_empty() && config.pools.is_empty());
     assert_eq!(config.energy.tariff, Tariff::Agile);
     assert_eq!(config.energy.region, 'H');
@@ -41,7 +44,10 @@ fn empty_file_gives_every_documented_default() {
     assert_eq!(config.cache.ckpool, Duration::from_secs(60));
     assert_eq!(config.cache.octopus, Duration::from_secs(1800));
     assert!(!config.mqtt.enabled);
-    assert_eq!((config.mqtt.host.as_str(), config.mqtt.port), ("127.0.0.1", 1883));
+    assert_eq!(
+        (config.mqtt.host.as_str(), config.mqtt.port),
+        ("127.0.0.1", 1883)
+    );
     assert_eq!(config.mqtt.client_id, "hmm");
     assert_eq!(config.mqtt.base_topic, "hmm");
     assert_eq!(config.mqtt.discovery_prefix, "homeassistant");
@@ -132,5 +138,8 @@ fn values_are_converted_to_their_types() {
     assert!(config.automation.rule("agile-bands").enabled);
     assert!(!config.automation.is_dry_run("agile-bands"));
     assert!(config.automation.is_dry_run("night"));
-    assert!(!config.automation.rule("unlisted").enabled, "unlisted rules are off");
+    assert!(
+        !config.automation.rule("unlisted").enabled,
+        "unlisted rules are off"
+    );
 }

@@ -8,8 +8,14 @@ use std::net::Ipv6Addr;
 pub(crate) fn identifier(text: &str) -> Result<String, String> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
     if text.is_empty() || text.len() > 32 || !text.chars().all(allowed) {
-        let hint = if text.chars().any(|c| c.is_ascii_uppercase()) {
-            format!(" (try \"{}\")", text.to_ascii_lowercase())
+        let cleaned: String = text
+            .trim()
+            .chars()
+            .map(|c| c.to_ascii_lowercase())
+            .map(|c| if allowed(c) { c } else { '-' })
+            .collect();
+        let hint = if !cleaned.is_empty() && cleaned.len() <= 32 && cleaned != text {
+            format!(" (try \"{cleaned}\")")
         } else {
             String::new()
         };
@@ -37,7 +43,9 @@ pub(crate) fn host_port(text: &str) -> Result<HostPort, String> {
         ));
     }
     if text.is_empty() || text.contains(|c: char| c.is_whitespace() || c == '/') {
-        return Err(format!("\"{text}\" is not a host name or IP address; {example}"));
+        return Err(format!(
+            "\"{text}\" is not a host name or IP address; {example}"
+        ));
     }
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (inner, after) = rest
@@ -66,7 +74,9 @@ pub(crate) fn host_port(text: &str) -> Result<HostPort, String> {
     };
     let host_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
     if host.is_empty() || host.len() > 253 || !host.chars().all(host_ok) {
-        return Err(format!("\"{host}\" is not a host name or IP address; {example}"));
+        return Err(format!(
+            "\"{host}\" is not a host name or IP address; {example}"
+        ));
     }
     let port = port.map(port_number).transpose()?;
     Ok(HostPort {
@@ -130,7 +140,7 @@ pub(crate) fn stratum_url(text: &str) -> Result<String, String> {
             STRATUM_SCHEMES.join(", ")
         ));
     };
-    let address = host_port(rest.trim_end_matches('/')).map_err(|error| format!("{error}"))?;
+    let address = host_port(rest.trim_end_matches('/'))?;
     if address.port.is_none() {
         return Err(format!("\"{text}\" needs a port; {example}"));
     }
@@ -172,7 +182,10 @@ mod tests {
     #[test]
     fn host_port_forms() {
         let parsed = host_port("192.168.1.50:4028").unwrap();
-        assert_eq!((parsed.host.as_str(), parsed.port), ("192.168.1.50", Some(4028)));
+        assert_eq!(
+            (parsed.host.as_str(), parsed.port),
+            ("192.168.1.50", Some(4028))
+        );
         assert_eq!(host_port("miner.lan").unwrap().port, None);
         assert_eq!(host_port("[::1]:80").unwrap().host, "::1");
         assert_eq!(host_port("fe80::1").unwrap().port, None);
@@ -194,14 +207,26 @@ mod tests {
 
     #[test]
     fn urls_and_names() {
-        assert_eq!(http_url("https://api.octopus.energy/").unwrap(), "https://api.octopus.energy");
+        assert_eq!(
+            http_url("https://api.octopus.energy/").unwrap(),
+            "https://api.octopus.energy"
+        );
         assert!(http_url("ftp://x").is_err());
         assert!(http_url("https://").is_err());
         assert!(stratum_url("stratum+tcp://solo.ckpool.org:3333").is_ok());
-        assert!(stratum_url("stratum+tcp://solo.ckpool.org").unwrap_err().contains("port"));
+        assert!(
+            stratum_url("stratum+tcp://solo.ckpool.org")
+                .unwrap_err()
+                .contains("port")
+        );
         assert!(stratum_url("solo.ckpool.org:3333").is_err());
         assert!(identifier("bitaxe-1").is_ok());
         assert!(identifier("Bitaxe").unwrap_err().contains("try \"bitaxe\""));
+        assert!(
+            identifier("My Miner")
+                .unwrap_err()
+                .contains("try \"my-miner\"")
+        );
         assert!(identifier(&"a".repeat(33)).is_err());
         assert!(topic_prefix("hmm/site1").is_ok());
         assert!(topic_prefix("hmm/#").is_err());

@@ -423,8 +423,16 @@ impl Config {
         let mut lines = vec![format!(
             "miners: {}{}{}",
             self.miners.len(),
-            if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) },
-            if disabled > 0 { format!(", {disabled} disabled") } else { String::new() }
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", kinds.join(", "))
+            },
+            if disabled > 0 {
+                format!(", {disabled} disabled")
+            } else {
+                String::new()
+            }
         )];
         lines.push(format!("pools: {}", self.pools.len()));
         let region = region_name(self.energy.region).unwrap_or("?");
@@ -441,7 +449,11 @@ impl Config {
             "mqtt: off".to_string()
         });
         lines.push(if self.web.enabled {
-            let control = if self.web.token.is_empty() { "off" } else { "on" };
+            let control = if self.web.token.is_empty() {
+                "off"
+            } else {
+                "on"
+            };
             format!("web: on, {}, HTTP control {control}", self.web.bind)
         } else {
             "web: off".to_string()
@@ -450,7 +462,11 @@ impl Config {
         lines.push(format!(
             "automation: {enabled_rules} rule(s) enabled, every {}{}",
             humantime::format_duration(self.automation.interval),
-            if self.automation.dry_run { ", dry run" } else { "" }
+            if self.automation.dry_run {
+                ", dry run"
+            } else {
+                ""
+            }
         ));
         lines.join("\n")
     }
@@ -494,6 +510,9 @@ mod tests {
         let (result, _, present) = parse::parse(example, "hmm.example.toml");
         assert!(result.is_ok(), "{}", result.err().unwrap());
         let missing: Vec<&String> = schema.iter().filter(|key| !present.contains(key)).collect();
-        assert!(missing.is_empty(), "hmm.example.toml does not show: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "hmm.example.toml does not show: {missing:?}"
+        );
     }
 }

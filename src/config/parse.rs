@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::checks;
-use super::reader::{Ctx, Section};
+use super::reader::{Ctx, Section, short_duration};
 use super::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -40,7 +40,7 @@ pub(crate) fn parse(
     let result = match config {
         Some(config) if errors.is_empty() => Ok(config),
         _ => {
-            errors.sort_by_key(|error| error.line.unwrap_or(usize::MAX));
+            errors.sort_by_key(|error| (error.line.unwrap_or(usize::MAX), error.column));
             Err(ConfigErrors { errors })
         }
     };
@@ -114,9 +114,8 @@ fn read_config(ctx: &mut Ctx<'_>, document: &DeTable<'_>) -> Config {
 
     let mut section = root.section(ctx, "alerts");
     let mut temp = section.section(ctx, "temp_c");
-    let mut threshold = |ctx: &mut Ctx<'_>, key, default| {
-        temp.number(ctx, key, default, 30.0, 120.0, " °C")
-    };
+    let mut threshold =
+        |ctx: &mut Ctx<'_>, key, default| temp.number(ctx, key, default, 30.0, 120.0, " °C");
     let temp_c = TempThresholds {
         axeos: threshold(ctx, "axeos", 75.0),
         avalon: threshold(ctx, "avalon", 90.0),
@@ -160,7 +159,9 @@ fn read_config(ctx: &mut Ctx<'_>, document: &DeTable<'_>) -> Config {
 
 fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     text.trim().parse().map_err(|_| {
-        format!("\"{text}\" is not an IP:port address; write e.g. \"0.0.0.0:8080\" or \"[::]:8080\"")
+        format!(
+            "\"{text}\" is not an IP:port address; write e.g. \"0.0.0.0:8080\" or \"[::]:8080\""
+        )
     })
 }
 
@@ -173,8 +174,8 @@ fn read_devices(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>, poll: Duration
             format!(
                 "{} must be shorter than poll_interval ({}) so one slow miner cannot delay \
                  the next cycle; lower it or raise poll_interval",
-                humantime::format_duration(timeout),
-                humantime::format_duration(poll)
+                short_duration(timeout),
+                short_duration(poll)
             ),
         );
     }
@@ -219,7 +220,12 @@ fn read_miner(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> MinerConfig {
     });
     let address = section.parsed(ctx, "host", None, |text| checks::host_port(text).map(Some));
     if !section.has("host") {
-        require(ctx, section, "host", "\"192.168.1.50\" (optionally with :port)");
+        require(
+            ctx,
+            section,
+            "host",
+            "\"192.168.1.50\" (optionally with :port)",
+        );
     }
     let (host, port) = address.map_or((String::new(), None), |a| (a.host, a.port));
     MinerConfig {
@@ -241,7 +247,9 @@ fn read_energy(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> EnergyConfig
     let is_fixed = section.parsed(ctx, "tariff", false, |text| match text {
         "agile" => Ok(false),
         "fixed" => Ok(true),
-        _ => Err(format!("unknown tariff \"{text}\": use \"agile\" or \"fixed\"")),
+        _ => Err(format!(
+            "unknown tariff \"{text}\": use \"agile\" or \"fixed\""
+        )),
     });
     let region = section.parsed(ctx, "region", 'H', checks::region);
     let product = section.opt_string(ctx, "product");
@@ -278,7 +286,12 @@ fn read_pool(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> PoolConfig {
     }
     let url = section.parsed(ctx, "url", String::new(), checks::stratum_url);
     if !section.has("url") {
-        require(ctx, section, "url", "\"stratum+tcp://solo.ckpool.org:3333\"");
+        require(
+            ctx,
+            section,
+            "url",
+            "\"stratum+tcp://solo.ckpool.org:3333\"",
+        );
     }
     let user = section.string(ctx, "user", "");
     if user.is_empty() {
@@ -304,7 +317,11 @@ fn read_pool(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> PoolConfig {
                 "stats = \"{}\" needs account, the payout address whose statistics are \
                  fetched (e.g. account = \"{}\")",
                 stats.as_str(),
-                if address.is_empty() { "bc1q..." } else { address }
+                if address.is_empty() {
+                    "bc1q..."
+                } else {
+                    address
+                }
             ),
         );
     }
@@ -313,7 +330,9 @@ fn read_pool(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> PoolConfig {
         if !text.is_empty() && text.chars().all(ok) {
             Ok(text.to_string())
         } else {
-            Err(format!("\"{text}\" is not a coin slug: use lowercase such as \"btc\", \"bch\", \"dgb-sha\""))
+            Err(format!(
+                "\"{text}\" is not a coin slug: use lowercase such as \"btc\", \"bch\", \"dgb-sha\""
+            ))
         }
     });
     PoolConfig {
@@ -339,7 +358,11 @@ fn read_feeds(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> FeedsConfig {
     let coins = section.string_list(ctx, "coins", &["bitcoin"]);
     for coin in &coins {
         if coin.get_ref().trim().is_empty() {
-            ctx.error(coin.span(), &section.field("coins"), "coin ids cannot be empty");
+            ctx.error(
+                coin.span(),
+                &section.field("coins"),
+                "coin ids cannot be empty",
+            );
         }
     }
     FeedsConfig {
@@ -351,7 +374,9 @@ fn read_feeds(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> FeedsConfig {
             if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphabetic()) {
                 Ok(text.to_ascii_lowercase())
             } else {
-                Err(format!("\"{text}\" is not a currency code: use e.g. \"gbp\", \"usd\", \"eur\""))
+                Err(format!(
+                    "\"{text}\" is not a currency code: use e.g. \"gbp\", \"usd\", \"eur\""
+                ))
             }
         }),
         ckpool_url,
@@ -365,7 +390,9 @@ fn read_mqtt(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> MqttConfig {
         let address = checks::host_port(text)?;
         match address.port {
             None => Ok(address.host),
-            Some(_) => Err(format!("\"{text}\": give the host only and the port in mqtt.port")),
+            Some(_) => Err(format!(
+                "\"{text}\": give the host only and the port in mqtt.port"
+            )),
         }
     });
     MqttConfig {
@@ -403,9 +430,11 @@ fn read_web(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> WebConfig {
                 Ok(Secret::new(text))
             } else {
                 // The value itself is not echoed: it is a secret.
-                Err("the token must be at least 12 characters without spaces (e.g. the \
+                Err(
+                    "the token must be at least 12 characters without spaces (e.g. the \
                      output of `openssl rand -hex 16`), or empty to turn HTTP control off"
-                    .to_string())
+                        .to_string(),
+                )
             }
         }),
         workers: section.integer(ctx, "workers", 4, 1, 64) as usize,
@@ -446,7 +475,9 @@ fn read_notify(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> NotifyConfig
         section.parsed(ctx, key, Secret::default(), |text| {
             checks::optional_http_url(text)
                 .map(Secret::new)
-                .map_err(|_| "must be empty (off) or a URL starting with https:// or http://".to_string())
+                .map_err(|_| {
+                    "must be empty (off) or a URL starting with https:// or http://".to_string()
+                })
         })
     };
     let discord_webhook = url(ctx, "discord_webhook");

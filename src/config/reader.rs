@@ -41,7 +41,7 @@ impl<'s> Ctx<'s> {
 
     /// Records a problem at `span` (an empty span means "no line known").
     pub(crate) fn error(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
-        let (line, _) = self.line_column(&span);
+        let (line, _) = self.line_column_of(&span);
         self.errors.push(ConfigError {
             file: self.origin.to_string(),
             line,
@@ -52,22 +52,35 @@ impl<'s> Ctx<'s> {
     }
 
     /// Records a TOML syntax error with line and column.
+    /// Records a TOML syntax error with line and column (the parser's recovery can report
+    /// one mistake twice: exact repeats are dropped).
     pub(crate) fn syntax_error(&mut self, span: Option<Range<usize>>, message: &str) {
-        let (line, column) = span.map_or((None, None), |span| self.line_column(&span));
-        self.errors.push(ConfigError {
+        let (line, column) = span.map_or((None, None), |span| self.line_column(span.start));
+        let error = ConfigError {
             file: self.origin.to_string(),
             line,
             column,
             field: "toml".to_string(),
             message: format!("syntax error: {}", message.trim()),
-        });
+        };
+        if !self.errors.contains(&error) {
+            self.errors.push(error);
+        }
     }
 
-    fn line_column(&self, span: &Range<usize>) -> (Option<usize>, Option<usize>) {
-        if span.is_empty() || span.start > self.text.len() {
+    /// Line and column of a value's span; the empty span `0..0` (the document root, which
+    /// has no header) has none.
+    fn line_column_of(&self, span: &Range<usize>) -> (Option<usize>, Option<usize>) {
+        if span.start == 0 && span.end == 0 {
             return (None, None);
         }
-        let before = self.text.get(..span.start).unwrap_or("");
+        self.line_column(span.start)
+    }
+
+    fn line_column(&self, offset: usize) -> (Option<usize>, Option<usize>) {
+        let Some(before) = self.text.get(..offset) else {
+            return (None, None);
+        };
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |at| at + 1);
         let column = before[line_start..].chars().count() + 1;
@@ -247,8 +260,8 @@ impl<'a, 'i> Section<'a, 'i> {
                 format!(
                     "{} is out of range: must be from {} to {}",
                     text.trim(),
-                    humantime::format_duration(min),
-                    humantime::format_duration(max)
+                    short_duration(min),
+                    short_duration(max)
                 ),
             );
             return fallback;
@@ -369,11 +382,9 @@ impl<'a, 'i> Section<'a, 'i> {
         for (index, item) in items.iter().enumerate() {
             let path = format!("{}[{index}]", self.field(key));
             match item.get_ref().as_table() {
-                Some(table) => sections.push(self.child(
-                    Some((table, item.span())),
-                    path,
-                    schema.clone(),
-                )),
+                Some(table) => {
+                    sections.push(self.child(Some((table, item.span())), path, schema.clone()))
+                }
                 None => ctx.error(
                     item.span(),
                     &path,
@@ -458,6 +469,23 @@ impl<'a, 'i> Section<'a, 'i> {
     }
 }
 
+/// A duration the way a user writes it: "400d", "1h", "90s", "500ms".
+pub(crate) fn short_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    let units = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ];
+    for (size, unit) in units {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
 /// The known key closest to `unknown` if it is plausibly a typo (edit distance at most 2,
 /// or 1 for short keys, ignoring case and `-`/`_`).
 fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
@@ -494,8 +522,22 @@ mod tests {
     #[test]
     fn suggestions_catch_typos_but_not_unrelated_words() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(suggest("poll_intervall", &["poll_interval", "data_dir"]), Some("poll_interval"));
-        assert_eq!(suggest("Poll-Interval", &["poll_interval"]), Some("poll_interval"));
+        assert_eq!(
+            super::short_duration(std::time::Duration::from_secs(3650 * 86_400)),
+            "3650d"
+        );
+        assert_eq!(
+            super::short_duration(std::time::Duration::from_millis(1500)),
+            "1500ms"
+        );
+        assert_eq!(
+            suggest("poll_intervall", &["poll_interval", "data_dir"]),
+            Some("poll_interval")
+        );
+        assert_eq!(
+            suggest("Poll-Interval", &["poll_interval"]),
+            Some("poll_interval")
+        );
         assert_eq!(suggest("colour", &["poll_interval", "data_dir"]), None);
     }
 }

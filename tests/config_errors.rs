@@ -492,3 +492,28 @@ fn unreadable_file_names_the_path() {
         "{text}"
     );
 }
+
+proptest::proptest! {
+    /// Whatever the text, reading it returns a config or a list of problems, never a
+    /// panic, and every problem names a field.
+    #[test]
+    fn arbitrary_text_never_panics(text in "[\\[\\]a-z_=\". 0-9\n{},:#-]{0,200}") {
+        if let Err(errors) = Config::from_str(&text, "fuzz.toml") {
+            proptest::prop_assert!(!errors.is_empty());
+            for error in errors.iter() {
+                proptest::prop_assert!(!error.field.is_empty());
+            }
+        }
+    }
+
+    /// Valid-shaped miner entries with arbitrary values never panic either.
+    #[test]
+    fn arbitrary_miner_values_never_panic(
+        name in "\\PC{0,40}", host in "\\PC{0,40}", kind in "\\PC{0,10}", power in proptest::num::f64::ANY,
+    ) {
+        let text = format!(
+            "[[miners]]\nname = {name:?}\nhost = {host:?}\nkind = {kind:?}\nmanual_power_w = {power:?}\n"
+        );
+        let _ = Config::from_str(&text, "fuzz.toml");
+    }
+}

@@ -288,8 +288,8 @@ pub struct MqttConfig {
     pub discovery_prefix: String,
     /// MQTT keep-alive (5 s to 18 h, the protocol's u16 seconds).
     pub keep_alive: Duration,
-    /// TLS to the broker. This build connects in plain TCP only (see Cargo.toml), so the
-    /// MQTT module must refuse to start rather than silently downgrade.
+    /// TLS to the broker. Always false in this build, which connects in plain TCP only
+    /// (see Cargo.toml): `tls = true` is a config error rather than a silent downgrade.
     pub tls: bool,
 }
 

@@ -416,8 +416,24 @@ fn read_mqtt(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> MqttConfig {
             checks::topic_prefix,
         ),
         keep_alive: section.duration(ctx, "keep_alive", "30s", 5 * SECOND, 65535 * SECOND),
-        tls: section.bool(ctx, "tls", false),
+        tls: read_tls(ctx, section),
     }
+}
+
+/// `mqtt.tls`: kept in the schema, but this build has no TLS for MQTT (rumqttc's rustls
+/// feature pulls aws-lc, see Cargo.toml), so `true` is refused here rather than silently
+/// sending the broker password in clear text.
+fn read_tls(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> bool {
+    let tls = section.bool(ctx, "tls", false);
+    if tls {
+        ctx.error(
+            section.span_of("tls"),
+            &section.field("tls"),
+            "this build speaks plain TCP to the broker only: set tls = false and use a \
+             broker on your LAN (or a local Mosquitto bridge that adds TLS)",
+        );
+    }
+    false
 }
 
 fn read_web(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> WebConfig {

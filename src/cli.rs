@@ -48,10 +48,55 @@ pub fn run(args: Vec<OsString>) -> i32 {
             print!("{USAGE}");
             0
         }
+        "check-config" => check_config(rest),
         other => {
-            let _ = rest;
             eprintln!("hmm: unknown command '{other}'\n\n{USAGE}");
             2
+        }
+    }
+}
+
+/// `hmm check-config FILE`: prints every problem (`file:line: field: message`) and exits 1,
+/// or prints a short summary of the valid config and exits 0.
+fn check_config(args: Vec<OsString>) -> i32 {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut file: Option<std::path::PathBuf> = None;
+    loop {
+        match parser.next() {
+            Ok(None) => break,
+            Ok(Some(Short('h') | Long("help"))) => {
+                println!("usage: hmm check-config FILE");
+                return 0;
+            }
+            Ok(Some(Value(value))) if file.is_none() => file = Some(value.into()),
+            Ok(Some(other)) => {
+                eprintln!(
+                    "hmm check-config: {}\nusage: hmm check-config FILE",
+                    other.unexpected()
+                );
+                return 2;
+            }
+            Err(error) => {
+                eprintln!("hmm check-config: {error}\nusage: hmm check-config FILE");
+                return 2;
+            }
+        }
+    }
+    let Some(file) = file else {
+        eprintln!("hmm check-config: missing FILE\nusage: hmm check-config FILE");
+        return 2;
+    };
+    match crate::config::Config::load(&file) {
+        Ok(config) => {
+            println!("{}: OK", file.display());
+            println!("{}", config.summary());
+            0
+        }
+        Err(errors) => {
+            println!("{errors}");
+            eprintln!("{}: {} problem(s) found", file.display(), errors.len());
+            1
         }
     }
 }

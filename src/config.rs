@@ -1,1 +1,0 @@
-//! Configuration file: parsed and validated here (see issue "Foundation").

@@ -16,7 +16,10 @@ fn main() {
     let bind = args.next().unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let miners: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(5);
     let backend = MemoryBackend::demo(hmm::units::now_ms(), miners, Duration::from_secs(60), 7);
-    let settings = WebSettings { bind, ..WebSettings::default() };
+    let settings = WebSettings {
+        bind,
+        ..WebSettings::default()
+    };
     let server = match start(&settings, Arc::new(backend)) {
         Ok(server) => server,
         Err(error) => {

@@ -580,7 +580,7 @@ impl WebBackend for MemoryBackend {
             .filter(|r| before_ms.is_none_or(|b| r.ts_ms < b))
             .cloned()
             .collect();
-        rows.sort_by(|a, b| b.ts_ms.cmp(&a.ts_ms));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.ts_ms));
         rows.truncate(limit);
         Ok(rows)
     }
@@ -702,6 +702,18 @@ fn check_and_apply(
     if kind == Some(MinerKind::Nmminer) && !matches!(action, ControlAction::SetEnabled(_)) {
         return Err(ControlRefusal::Unsupported(
             "NMMiner has no control interface; only hmm's enabled switch applies".into(),
+        ));
+    }
+    if let ControlAction::SwitchPool(pool) = action
+        && !POOLS.iter().any(|p| p.name == pool)
+    {
+        return Err(ControlRefusal::Unsupported(format!(
+            "no pool named '{pool}' in [[pools]]"
+        )));
+    }
+    if kind == Some(MinerKind::Avalon) && *action == ControlAction::SetMode(Mode::Oc) {
+        return Err(ControlRefusal::Unsupported(
+            "Avalon Nano supports eco, standard and turbo, not oc".into(),
         ));
     }
     let (class, cooldown_s) = match action {

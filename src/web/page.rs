@@ -593,7 +593,7 @@ pub fn miner_page(backend: &dyn WebBackend, name: &str) -> Result<String, HttpEr
         let _ = write!(out, "<dt>{label}</dt><dd>{value}</dd>");
     }
     out.push_str("</dl></section><section aria-labelledby=\"hist-h\"><h2 id=\"hist-h\">Last 7 days</h2><p class=\"mut\">Half-hour means from the slot rollups.</p>");
-    let charts: [(&str, Vec<Option<f64>>, fn(f64) -> String); 3] = [
+    let charts: [Chart; 3] = [
         (
             "Hashrate",
             slot_series(&refs, first_slot, count, SlotRollup::mean_hashrate_hs),
@@ -643,6 +643,9 @@ pub fn miner_page(backend: &dyn WebBackend, name: &str) -> Result<String, HttpEr
     out.push_str("</body></html>");
     Ok(out)
 }
+
+/// One detail chart: title, series and how to print its extremes.
+type Chart = (&'static str, Vec<Option<f64>>, fn(f64) -> String);
 
 /// A small HTML 404 page for unknown pages and miners.
 pub fn not_found_page(message: &str) -> String {

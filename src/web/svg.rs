@@ -46,7 +46,8 @@ fn bounds(values: &[Option<f64>]) -> Option<(f64, f64)> {
     })
 }
 
-/// A small inline sparkline (96×24). The scale starts at zero so a steady miner looks
+/// A small inline sparkline (96×24), labelled by `aria-label` only (no `<title>`: it
+/// would repeat the label and cost 4 KB on a 100-miner page). The scale starts at zero so a steady miner looks
 /// steady; `label` is the accessible description, e.g. "bitaxe-1 hashrate, last 24 hours".
 pub fn sparkline(values: &[Option<f64>], label: &str) -> String {
     const W: u32 = 96;
@@ -59,7 +60,7 @@ pub fn sparkline(values: &[Option<f64>], label: &str) -> String {
     };
     let d = path_data(values, W, H - 2, 0.0, high.max(f64::MIN_POSITIVE));
     format!(
-        "<svg class=\"spark\" viewBox=\"0 -1 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"{label}\"><title>{label}</title><path d=\"{d}\"/></svg>"
+        "<svg class=\"spark\" viewBox=\"0 -1 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"{label}\"><path d=\"{d}\"/></svg>"
     )
 }
 

@@ -16,3 +16,4 @@ pub mod simulate;
 pub mod store;
 pub mod ukclock;
 pub mod units;
+pub mod web;

@@ -823,3 +823,27 @@ fn shutdown_joins_workers_and_closes_the_port() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
 }
+
+/// A request that declares an absurd body length is answered 413 and the server keeps
+/// serving (tiny_http 0.12 allocated the declared length when draining it: see vendor/).
+#[test]
+fn an_absurd_content_length_is_refused_without_harm() {
+    let backend = demo(3, 60, 1);
+    let server = serve(backend, TOKEN, 2);
+    let addr = server.local_addr();
+    for length in ["18446744073709551615", "4294967296000"] {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let head = format!(
+            "POST /api/miners/bitaxe-1/mode HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+             Authorization: Bearer {TOKEN}\r\nContent-Length: {length}\r\n\r\n{{\"mode\":\"eco\"}}"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 413"), "answer: {text}");
+    }
+    let after = get(addr, "/api/miners");
+    assert_eq!(after.status, 200);
+}

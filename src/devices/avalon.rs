@@ -40,7 +40,10 @@ pub async fn poll(addr: &str, limits: Limits) -> Result<Reading, DeviceError> {
         let version = optional(cgminer::command(addr, "version", None, limits).await)?;
         let summary = cgminer::command(addr, "summary", None, limits).await?;
         let stats = fetch_stats(addr, limits).await?;
-        let pools = optional(cgminer::command(addr, "pools", None, limits).await)?;
+        let mut pools = optional(cgminer::command(addr, "pools", None, limits).await)?;
+        if pools.is_none() {
+            pools = optional(cgminer::command(addr, "lcd", None, limits).await)?;
+        }
         let mut reading = reading_from(
             version.as_ref(),
             Some(&summary),
@@ -304,7 +307,12 @@ fn capitalize(text: &str) -> String {
 
 /// The pool in use: among alive pools, the one with an active stratum connection, then
 /// the lowest priority (priority 0 may be dead during failover). URL and user, no password.
+/// Also accepts an `lcd` reply (`Current Pool`, `User`), the fallback when `pools` is refused.
 pub fn pool_in_use(pools_reply: &Value) -> Option<(String, Option<String>)> {
+    if let Some(lcd) = section(pools_reply, "LCD") {
+        let url = first_text(lcd, &["Current Pool"])?;
+        return Some((url, first_text(lcd, &["User"])));
+    }
     let pools = pools_reply.get("POOLS")?.as_array()?;
     pools
         .iter()

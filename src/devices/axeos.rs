@@ -501,13 +501,109 @@ fn snap_nearest(options: &[f64], value: f64) -> Option<f64> {
     })
 }
 
-/// Presets as far as the info reply alone tells (no `/api/system/asic` round trip):
-/// NerdQAxe reports its stock `defaultFrequency`/`defaultCoreVoltage` in info.
+/// Presets as far as the info reply alone tells (no `/api/system/asic` round trip).
+/// NerdQAxe reports its stock `defaultFrequency`/`defaultCoreVoltage` in info but not its
+/// upper limits (its boards differ from a Bitaxe with the same chip), so only eco and
+/// standard are claimed there; `set_mode` reads `/api/system/asic` and knows the rest.
 fn presets_from_info(obj: &Map<String, Value>) -> Option<ModePresets> {
     let asic = first_text(obj, &["ASICModel"]);
     let stock = first_number(obj, &["defaultFrequency"])
         .zip(first_number(obj, &["defaultCoreVoltage", "defaultVoltage"]));
-    ModePresets::for_device(asic.as_deref(), stock, None)
+    let mut presets = ModePresets::for_device(asic.as_deref(), stock, None)?;
+    if stock.is_some() {
+        presets
+            .presets
+            .retain(|p| matches!(p.mode, Mode::Eco | Mode::Standard));
+    }
+    Some(presets)
+}
+
+/// One row of `GET /api/system/statistics` (v2.8+), for back-filling history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatisticsRow {
+    /// Device time of the row, ms since boot.
+    pub since_boot_ms: u64,
+    /// Hashrate, H/s (column `hashrate`, GH/s on the wire).
+    pub hashrate_hs: Option<f64>,
+    /// Chip temperature, °C (`asicTemp`).
+    pub temp_c: Option<f64>,
+    /// VR temperature, °C (`vrTemp`).
+    pub vr_temp_c: Option<f64>,
+    /// Power, W (`power`).
+    pub power_w: Option<f64>,
+}
+
+/// Parses `/api/system/statistics?columns=…`: `labels` name the columns of each row in
+/// `statistics` (`timestamp` last, ms since boot). Unknown columns are ignored; a row
+/// without a timestamp is skipped.
+pub fn parse_statistics(body: &[u8]) -> Result<Vec<StatisticsRow>, DeviceError> {
+    let obj = parse_object(body)?;
+    let labels: Vec<&str> = obj
+        .get("labels")
+        .and_then(Value::as_array)
+        .ok_or_else(|| DeviceError::Garbage("statistics reply without labels".into()))?
+        .iter()
+        .map(|l| l.as_str().unwrap_or(""))
+        .collect();
+    let column = |name: &str| labels.iter().position(|l| *l == name);
+    let (ts, hashrate, temp, vr, power) = (
+        column("timestamp"),
+        column("hashrate"),
+        column("asicTemp"),
+        column("vrTemp"),
+        column("power"),
+    );
+    let rows = obj
+        .get("statistics")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    Ok(rows
+        .filter_map(Value::as_array)
+        .filter_map(|row| {
+            let at = |i: Option<usize>| i.and_then(|i| row.get(i)).and_then(number);
+            Some(StatisticsRow {
+                since_boot_ms: ts.and_then(|i| row.get(i)).and_then(count)?,
+                hashrate_hs: at(hashrate).map(|ghs| ghs_to_hs(denoise(ghs))),
+                temp_c: at(temp).filter(|t| *t > 0.0).map(denoise),
+                vr_temp_c: at(vr).filter(|t| *t > 0.0).map(denoise),
+                power_w: at(power).map(denoise),
+            })
+        })
+        .collect())
+}
+
+/// Applies one `/api/ws/live` frame (`{"event":"update","data":{…changed keys…}}`, v2.14+)
+/// to the last full info object, diffing nested objects recursively as the firmware does,
+/// and returns the reading of the merged state.
+pub fn apply_live_update(
+    info: &mut Map<String, Value>,
+    frame: &[u8],
+) -> Result<Reading, DeviceError> {
+    let frame = parse_object(frame)?;
+    let Some(Value::Object(data)) = frame.get("data") else {
+        return Err(DeviceError::Garbage(
+            "live update without a data object".into(),
+        ));
+    };
+    merge(info, data);
+    parse_system_info(Value::Object(info.clone()).to_string().as_bytes())
+}
+
+fn merge(target: &mut Map<String, Value>, diff: &Map<String, Value>) {
+    for (key, value) in diff {
+        match (target.get_mut(key), value) {
+            (Some(Value::Object(inner)), Value::Object(changes)) => merge(inner, changes),
+            _ => {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Parses an info body into its JSON object (for [`apply_live_update`]).
+pub fn info_object(body: &[u8]) -> Result<Map<String, Value>, DeviceError> {
+    parse_object(body)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -841,3 +841,23 @@ async fn detect_tells_the_three_kinds_apart() {
         .to_string();
     assert!(err.contains("device refuses non-LAN clients"), "{err}");
 }
+
+#[tokio::test]
+async fn dispatch_by_kind() {
+    let (addr, _) = cgminer_device(nano3s_routes()).await;
+    let reading = hmm::devices::poll(MinerKind::Avalon, &addr, limits(2000))
+        .await
+        .unwrap();
+    assert_eq!(reading.info.kind, MinerKind::Avalon);
+    let auto = hmm::devices::poll(MinerKind::Auto, &addr, limits(1000))
+        .await
+        .unwrap();
+    assert_eq!(auto.sample.shares_accepted, Some(2612));
+    let err = hmm::devices::set_mode(MinerKind::Nmminer, &addr, Mode::Eco, limits(500))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not supported: set_mode on a nmminer miner"
+    );
+}

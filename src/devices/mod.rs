@@ -210,6 +210,54 @@ pub fn capabilities(info: &DeviceInfo) -> Capabilities {
     }
 }
 
+/// Polls a device of `kind` at `addr`. NMMiner is passive (read it from
+/// [`nmminer::NmminerListener`]); `Auto` detects first and polls with what it found.
+pub async fn poll(kind: MinerKind, addr: &str, limits: Limits) -> Result<Reading, DeviceError> {
+    match kind {
+        MinerKind::Axeos => axeos::poll(addr, limits).await,
+        MinerKind::Avalon => avalon::poll(addr, limits).await,
+        MinerKind::Nmminer => Err(DeviceError::InvalidRequest(
+            "NMMiner is not polled: its telemetry comes from the UDP listener".into(),
+        )),
+        MinerKind::Auto => detect::detect(addr, limits)
+            .await
+            .map(|found| found.reading),
+    }
+}
+
+/// Sets `mode` on a device of `kind` (see [`capabilities`] for what each supports).
+pub async fn set_mode(
+    kind: MinerKind,
+    addr: &str,
+    mode: Mode,
+    limits: Limits,
+) -> Result<ControlOutcome, DeviceError> {
+    match kind {
+        MinerKind::Axeos => axeos::set_mode(addr, mode, limits).await,
+        MinerKind::Avalon => avalon::set_mode(addr, mode, limits).await,
+        MinerKind::Nmminer | MinerKind::Auto => Err(DeviceError::Unsupported(format!(
+            "set_mode on a {} miner",
+            kind.as_str()
+        ))),
+    }
+}
+
+/// Restarts a device of `kind`.
+pub async fn restart(
+    kind: MinerKind,
+    addr: &str,
+    limits: Limits,
+) -> Result<ControlOutcome, DeviceError> {
+    match kind {
+        MinerKind::Axeos => axeos::restart(addr, limits).await,
+        MinerKind::Avalon => avalon::restart(addr, limits).await,
+        MinerKind::Nmminer | MinerKind::Auto => Err(DeviceError::Unsupported(format!(
+            "restart on a {} miner",
+            kind.as_str()
+        ))),
+    }
+}
+
 /// A pool to switch to. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PoolTarget {

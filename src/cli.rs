@@ -49,6 +49,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             0
         }
         "check-config" => check_config(rest),
+        "detect" => detect_command(rest),
         other => {
             eprintln!("hmm: unknown command '{other}'\n\n{USAGE}");
             2
@@ -96,6 +97,65 @@ fn check_config(args: Vec<OsString>) -> i32 {
         Err(errors) => {
             println!("{errors}");
             eprintln!("{}: {} problem(s) found", file.display(), errors.len());
+            1
+        }
+    }
+}
+
+/// `hmm detect HOST[:PORT] [--timeout 3s]`: identifies a miner and prints the config
+/// line to paste (see `devices::detect`).
+fn detect_command(args: Vec<OsString>) -> i32 {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut host: Option<String> = None;
+    let mut limits = crate::devices::Limits::default();
+    loop {
+        match parser.next() {
+            Ok(Some(Long("timeout"))) => {
+                let value = parser.value().map(|v| v.to_string_lossy().into_owned());
+                match value.as_deref().map(humantime::parse_duration) {
+                    Ok(Ok(timeout)) => limits.timeout = timeout,
+                    _ => {
+                        eprintln!("hmm detect: --timeout needs a duration such as 3s or 500ms");
+                        return 2;
+                    }
+                }
+            }
+            Ok(Some(Value(value))) if host.is_none() => {
+                host = Some(value.to_string_lossy().into_owned());
+            }
+            Ok(Some(other)) => {
+                eprintln!("hmm detect: unexpected {}\n\n{USAGE}", other.unexpected());
+                return 2;
+            }
+            Ok(None) => break,
+            Err(err) => {
+                eprintln!("hmm detect: {err}");
+                return 2;
+            }
+        }
+    }
+    let Some(host) = host else {
+        eprintln!("hmm detect: give the miner's address, e.g. hmm detect 192.168.1.50");
+        return 2;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("hmm detect: cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    match runtime.block_on(crate::devices::detect::detect(&host, limits)) {
+        Ok(detection) => {
+            print!("{}", crate::devices::detect::report(&detection));
+            0
+        }
+        Err(err) => {
+            eprintln!("hmm detect: {err}");
             1
         }
     }

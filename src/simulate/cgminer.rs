@@ -76,6 +76,7 @@ struct Command {
 }
 
 /// One reply: the STATUS entry and any sections.
+#[derive(Debug)]
 struct Reply {
     letter: &'static str,
     code: u32,

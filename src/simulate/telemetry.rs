@@ -496,7 +496,7 @@ impl DeviceState {
         self.input_mv = 27_541.0;
         self.power_w = 133.0;
         self.local_work = 7_753_951.0;
-        self.diff1_work = 15_603_847.0;
+        self.diff1_work = 15_604_010.0;
         self.dh_pct = 2.374;
         self.memfree = 63_728;
         self.dna = "02010000bd448216".into();

@@ -116,7 +116,9 @@ fn parse_simulate(args: Vec<OsString>) -> Result<crate::simulate::SimulateOption
                     .string()
                     .ok()
                     .and_then(|text| text.parse().ok())
-                    .ok_or("--nmminer-target needs IP:PORT, e.g. --nmminer-target 127.0.0.1:12345")?;
+                    .ok_or(
+                        "--nmminer-target needs IP:PORT, e.g. --nmminer-target 127.0.0.1:12345",
+                    )?;
             }
             other => return Err(other.unexpected().to_string()),
         }

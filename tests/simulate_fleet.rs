@@ -20,7 +20,12 @@ fn fixture(name: &str) -> Vec<u8> {
         .skip(1)
         .map(|dir| dir.join("shared/fixtures").join(name))
         .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("fixture {name} not found in a shared/fixtures beside {}", root.display()));
+        .unwrap_or_else(|| {
+            panic!(
+                "fixture {name} not found in a shared/fixtures beside {}",
+                root.display()
+            )
+        });
     std::fs::read(&path).unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
 }
 
@@ -49,7 +54,10 @@ async fn exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> Result<V
         let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         stream.write_all(request).await.map_err(|e| e.to_string())?;
         let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).await.map_err(|e| e.to_string())?;
+        stream
+            .read_to_end(&mut reply)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(reply)
     };
     tokio::time::timeout(limit, attempt)
@@ -68,8 +76,13 @@ async fn http(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let raw = exchange(addr, request.as_bytes(), Duration::from_secs(5)).await.unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("blank line");
+    let raw = exchange(addr, request.as_bytes(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("blank line");
     let head = String::from_utf8(raw[..split].to_vec()).unwrap();
     let status = head[9..12].parse().unwrap();
     HttpReply {
@@ -87,9 +100,15 @@ async fn get_json(addr: SocketAddr, path: &str) -> Value {
 
 /// One cgminer request; asserts the reply ends with exactly one NUL and returns the JSON.
 async fn cgminer(addr: SocketAddr, request: &str) -> Value {
-    let raw = exchange(addr, request.as_bytes(), Duration::from_secs(5)).await.unwrap();
+    let raw = exchange(addr, request.as_bytes(), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(raw.last(), Some(&0), "{request}: no NUL terminator");
-    assert_eq!(raw.iter().filter(|b| **b == 0).count(), 1, "{request}: more than one NUL");
+    assert_eq!(
+        raw.iter().filter(|b| **b == 0).count(),
+        1,
+        "{request}: more than one NUL"
+    );
     serde_json::from_slice(&raw[..raw.len() - 1]).unwrap_or_else(|err| panic!("{request}: {err}"))
 }
 
@@ -127,46 +146,91 @@ async fn axeos_info_has_the_fixture_shape_of_each_generation() {
         let expected = fixture_json(file);
         assert_eq!(keys(&info), keys(&expected), "{name} key set");
         for key in keys(&expected) {
-            assert_eq!(json_type(&info[&key]), json_type(&expected[&key]), "{name}: type of {key}");
+            assert_eq!(
+                json_type(&info[&key]),
+                json_type(&expected[&key]),
+                "{name}: type of {key}"
+            );
         }
     }
-    let head = get_json(fleet.device("sim-gamma-v2.15-1").unwrap().addr, "/api/system/info").await;
+    let head = get_json(
+        fleet.device("sim-gamma-v2.15-1").unwrap().addr,
+        "/api/system/info",
+    )
+    .await;
     assert!(head["bestDiff"].is_u64());
     assert_eq!(head["pools"].as_array().unwrap().len(), 2);
     assert_eq!(head["pools"][0]["stratumPassword"], "*****");
     let ghs = head["hashRate"].as_f64().unwrap();
-    assert!((1000.0..1150.0).contains(&ghs), "Gamma at 525 MHz: {ghs} GH/s");
+    assert!(
+        (1000.0..1150.0).contains(&ghs),
+        "Gamma at 525 MHz: {ghs} GH/s"
+    );
     assert_eq!(head["expectedHashrate"], 1071);
+    // Units as the firmware reports them: W, mV, mA (P = U·I within sensor rounding).
+    let (power, millivolts, milliamps) = (
+        head["power"].as_f64().unwrap(),
+        head["voltage"].as_f64().unwrap(),
+        head["current"].as_f64().unwrap(),
+    );
+    assert!((15.0..21.0).contains(&power), "{power} W");
+    assert!((4900.0..5100.0).contains(&millivolts), "{millivolts} mV");
+    assert!(
+        (power - millivolts * milliamps / 1e6).abs() < 0.3,
+        "{power} W vs {millivolts} mV × {milliamps} mA"
+    );
 
     let old = fleet.device("sim-gamma-v2.10-1").unwrap();
     let raw = http(old.addr, "GET", "/api/system/info", "", "").await;
-    assert!(raw.body.starts_with(b"{\n\t\"power\":\t"), "v2.10 is tab-indented cJSON");
+    assert!(
+        raw.body.starts_with(b"{\n\t\"power\":\t"),
+        "v2.10 is tab-indented cJSON"
+    );
     let v2_10: Value = serde_json::from_slice(&raw.body).unwrap();
-    let best = v2_10["bestDiff"].as_str().expect("v2.10 bestDiff is a string");
+    let best = v2_10["bestDiff"]
+        .as_str()
+        .expect("v2.10 bestDiff is a string");
     assert!(hmm::units::parse_si(best).unwrap() > 1000.0, "{best}");
 
-    let supra = get_json(fleet.device("sim-supra-v2.4-1").unwrap().addr, "/api/system/info").await;
+    let supra = get_json(
+        fleet.device("sim-supra-v2.4-1").unwrap().addr,
+        "/api/system/info",
+    )
+    .await;
     assert!(supra["bestDiff"].is_string());
     assert_eq!(supra["stratumDiff"], 1024);
     assert_eq!(supra["asicCount"], 1);
     assert!(supra.get("flipscreen").is_some() && supra.get("poolDifficulty").is_none());
     assert!(supra["voltage"].is_i64(), "v2.4 voltage is integer mV");
 
-    let nerd = get_json(fleet.device("sim-nerdqaxe-1").unwrap().addr, "/api/system/info").await;
+    let nerd = get_json(
+        fleet.device("sim-nerdqaxe-1").unwrap().addr,
+        "/api/system/info",
+    )
+    .await;
     let max_chip = nerd["asicTemps"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t.as_f64().unwrap())
         .fold(f64::MIN, f64::max);
-    assert_eq!(nerd["temp"].as_f64().unwrap(), max_chip, "NerdQAxe temp = hottest chip");
+    assert_eq!(
+        nerd["temp"].as_f64().unwrap(),
+        max_chip,
+        "NerdQAxe temp = hottest chip"
+    );
     assert!(nerd["bestDiff"].is_u64());
     fleet.shutdown().await;
 }
 
 #[tokio::test]
 async fn axeos_asic_endpoint_per_generation() {
-    let fleet = fleet_of(&[SimModel::BitaxeGammaV2_15, SimModel::NerdQaxePlusPlus, SimModel::BitaxeSupraV2_4]).await;
+    let fleet = fleet_of(&[
+        SimModel::BitaxeGammaV2_15,
+        SimModel::NerdQaxePlusPlus,
+        SimModel::BitaxeSupraV2_4,
+    ])
+    .await;
     let head = get_json(fleet.devices()[0].addr, "/api/system/asic").await;
     let mut expected = keys(&fixture_json("bitaxe_system_asic.json"));
     expected.insert("hashDomains".into());
@@ -188,37 +252,80 @@ async fn patch_changes_frequency_hashrate_and_power() {
     let fleet = fleet_of(&[SimModel::BitaxeGammaV2_15, SimModel::BitaxeGammaV2_10]).await;
     let device = &fleet.devices()[0];
     let before = device.control.snapshot();
-    let reply = http(device.addr, "PATCH", "/api/system", "", r#"{"frequency":400,"coreVoltage":1060}"#).await;
+    let reply = http(
+        device.addr,
+        "PATCH",
+        "/api/system",
+        "",
+        r#"{"frequency":400,"coreVoltage":1060}"#,
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert!(reply.body.is_empty());
     device.control.advance(Duration::from_secs(5));
     let after = device.control.snapshot();
     assert_eq!(after.frequency_mhz, Some(400.0));
     assert_eq!(after.core_voltage_mv, Some(1060.0));
-    assert!(after.hashrate_hs < before.hashrate_hs * 0.85, "{} vs {}", after.hashrate_hs, before.hashrate_hs);
-    assert!(after.power_w < before.power_w * 0.75, "{} vs {}", after.power_w, before.power_w);
+    assert!(
+        after.hashrate_hs < before.hashrate_hs * 0.85,
+        "{} vs {}",
+        after.hashrate_hs,
+        before.hashrate_hs
+    );
+    assert!(
+        after.power_w < before.power_w * 0.75,
+        "{} vs {}",
+        after.power_w,
+        before.power_w
+    );
     let info = get_json(device.addr, "/api/system/info").await;
     assert_eq!(info["frequency"], 400);
     assert_eq!(info["expectedHashrate"], 816);
 
     // HEAD validates everything before writing anything.
-    let bad = http(device.addr, "PATCH", "/api/system", "", r#"{"frequency":500,"coreVoltage":"high"}"#).await;
-    assert_eq!((bad.status, bad.body.as_slice()), (400, b"Wrong API input".as_slice()));
+    let bad = http(
+        device.addr,
+        "PATCH",
+        "/api/system",
+        "",
+        r#"{"frequency":500,"coreVoltage":"high"}"#,
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body.as_slice()),
+        (400, b"Wrong API input".as_slice())
+    );
     assert_eq!(device.control.snapshot().frequency_mhz, Some(400.0));
     let broken = http(device.addr, "PATCH", "/api/system", "", "{frequency").await;
-    assert_eq!((broken.status, broken.body.as_slice()), (400, b"Invalid JSON".as_slice()));
+    assert_eq!(
+        (broken.status, broken.body.as_slice()),
+        (400, b"Invalid JSON".as_slice())
+    );
 
     // Pools through pools[]; "*****" keeps the stored password.
     let pools = r#"{"pools":[{"id":0,"stratumURL":"pool.example.org","stratumPort":4444,"stratumUser":"me.rig","stratumPassword":"*****"}]}"#;
-    assert_eq!(http(device.addr, "PATCH", "/api/system", "", pools).await.status, 200);
+    assert_eq!(
+        http(device.addr, "PATCH", "/api/system", "", pools)
+            .await
+            .status,
+        200
+    );
     let snapshot = device.control.snapshot();
-    assert_eq!((snapshot.pool_url.as_str(), snapshot.pool_port), ("pool.example.org", 4444));
+    assert_eq!(
+        (snapshot.pool_url.as_str(), snapshot.pool_port),
+        ("pool.example.org", 4444)
+    );
     assert_eq!(snapshot.pool_user, "me.rig");
 
     // v2.10: flat keys, case-insensitive (cJSON), no validation.
     let old = &fleet.devices()[1];
     let flat = r#"{"StratumURL":"flat.example.org","stratumPort":3334,"FREQUENCY":490}"#;
-    assert_eq!(http(old.addr, "PATCH", "/api/system", "", flat).await.status, 200);
+    assert_eq!(
+        http(old.addr, "PATCH", "/api/system", "", flat)
+            .await
+            .status,
+        200
+    );
     let snapshot = old.control.snapshot();
     assert_eq!(snapshot.pool_url, "flat.example.org");
     assert_eq!(snapshot.frequency_mhz, Some(490.0));
@@ -250,16 +357,52 @@ async fn restart_resets_uptime_and_shares_in_both_reply_styles() {
 async fn axeos_refuses_non_private_clients_and_origins() {
     let fleet = fleet_of(&[SimModel::BitaxeGammaV2_15]).await;
     let device = &fleet.devices()[0];
-    let public = http(device.addr, "GET", "/api/system/info", "Origin: http://8.8.8.8\r\n", "").await;
-    assert_eq!((public.status, public.body.as_slice()), (401, b"Unauthorized".as_slice()));
-    let named = http(device.addr, "PATCH", "/api/system", "Origin: http://evil.example\r\n", "{}").await;
+    let public = http(
+        device.addr,
+        "GET",
+        "/api/system/info",
+        "Origin: http://8.8.8.8\r\n",
+        "",
+    )
+    .await;
+    assert_eq!(
+        (public.status, public.body.as_slice()),
+        (401, b"Unauthorized".as_slice())
+    );
+    let named = http(
+        device.addr,
+        "PATCH",
+        "/api/system",
+        "Origin: http://evil.example\r\n",
+        "{}",
+    )
+    .await;
     assert_eq!(named.status, 401);
-    let private = http(device.addr, "GET", "/api/system/info", "Origin: http://192.168.1.20:4200\r\n", "").await;
+    let private = http(
+        device.addr,
+        "GET",
+        "/api/system/info",
+        "Origin: http://192.168.1.20:4200\r\n",
+        "",
+    )
+    .await;
     assert_eq!(private.status, 200);
-    device.control.set_client_ip_override(Some("203.0.113.9".parse().unwrap()));
-    assert_eq!(http(device.addr, "GET", "/api/system/info", "", "").await.status, 401);
+    device
+        .control
+        .set_client_ip_override(Some("203.0.113.9".parse().unwrap()));
+    assert_eq!(
+        http(device.addr, "GET", "/api/system/info", "", "")
+            .await
+            .status,
+        401
+    );
     device.control.set_ap_mode(true);
-    assert_eq!(http(device.addr, "GET", "/api/system/info", "", "").await.status, 200);
+    assert_eq!(
+        http(device.addr, "GET", "/api/system/info", "", "")
+            .await
+            .status,
+        200
+    );
     fleet.shutdown().await;
 }
 
@@ -268,9 +411,18 @@ async fn nano3s_estats_in_the_fixture_state_is_byte_identical() {
     let fleet = fleet_of(&[SimModel::AvalonNano3s]).await;
     let device = &fleet.devices()[0];
     assert!(device.control.load_fixture_state());
-    let raw = exchange(device.addr, br#"{"command":"estats"}"#, Duration::from_secs(5)).await.unwrap();
+    let raw = exchange(
+        device.addr,
+        br#"{"command":"estats"}"#,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let expected = fixture("avalon_nano3s_estats.wire");
-    assert_eq!(String::from_utf8_lossy(&raw), String::from_utf8_lossy(&expected));
+    assert_eq!(
+        String::from_utf8_lossy(&raw),
+        String::from_utf8_lossy(&expected)
+    );
     assert_eq!(raw, expected);
     fleet.shutdown().await;
 }
@@ -289,14 +441,22 @@ async fn cgminer_replies_match_the_fixture_shapes() {
     let summary = cgminer(nano3s, r#"{"command":"summary"}"#).await;
     assert_eq!(status_of(&summary), ("S".into(), 11, "Summary".into()));
     let summary_keys = keys(&summary["SUMMARY"][0]);
-    assert!(keys(&fixture_json("avalon_nano3s_summary.json")["SUMMARY"][0]).is_subset(&summary_keys));
+    assert!(
+        keys(&fixture_json("avalon_nano3s_summary.json")["SUMMARY"][0]).is_subset(&summary_keys)
+    );
     let mhs = summary["SUMMARY"][0]["MHS 5s"].as_f64().unwrap();
     assert!((6.0e6..7.5e6).contains(&mhs), "MH/s: {mhs}");
 
     let lcd = cgminer(nano3s, r#"{"command":"lcd"}"#).await;
-    assert_eq!(keys(&lcd["LCD"][0]), keys(&fixture_json("avalon_nano3s_lcd.json")["LCD"][0]));
+    assert_eq!(
+        keys(&lcd["LCD"][0]),
+        keys(&fixture_json("avalon_nano3s_lcd.json")["LCD"][0])
+    );
     let devs = cgminer(nano3s, r#"{"command":"devs"}"#).await;
-    assert!(keys(&fixture_json("avalon_q_devs_asic-rs.json")["DEVS"][0]).is_subset(&keys(&devs["DEVS"][0])));
+    assert!(
+        keys(&fixture_json("avalon_q_devs_asic-rs.json")["DEVS"][0])
+            .is_subset(&keys(&devs["DEVS"][0]))
+    );
     let pools = cgminer(nano3s, r#"{"command":"pools"}"#).await;
     let mut pool_keys = keys(&fixture_json("avalon_q_pools_asic-rs.json")["POOLS"][0]);
     pool_keys.remove("Password"); // newer Q firmware only, and a secret
@@ -304,7 +464,9 @@ async fn cgminer_replies_match_the_fixture_shapes() {
     assert_eq!(pools["POOLS"].as_array().unwrap().len(), 2);
 
     // Plain-text requests get plain-text replies, '|'-separated, one NUL.
-    let plain = exchange(nano3s, b"summary", Duration::from_secs(5)).await.unwrap();
+    let plain = exchange(nano3s, b"summary", Duration::from_secs(5))
+        .await
+        .unwrap();
     let text = String::from_utf8(plain).unwrap();
     assert!(text.starts_with("STATUS=S,When="), "{text}");
     assert!(text.contains("|SUMMARY,Elapsed="));
@@ -319,10 +481,16 @@ async fn cgminer_replies_match_the_fixture_shapes() {
     let stats = cgminer(nano3, r#"{"command":"stats"}"#).await;
     assert_eq!(stats["STATS"][0]["ID"], "AVANANO0");
     let blob = stats["STATS"][0]["MM ID0"].as_str().unwrap();
-    assert!(blob.contains("WORKLEVEL[1]") && !blob.contains("WORKMODE["), "{blob}");
+    assert!(
+        blob.contains("WORKLEVEL[1]") && !blob.contains("WORKMODE["),
+        "{blob}"
+    );
     assert_eq!(stats["STATS"][1]["ID"], "POOL0");
     let invalid = cgminer(nano3, r#"{"command":"restart"}"#).await;
-    assert_eq!(status_of(&invalid), ("E".into(), 14, "Invalid command".into()));
+    assert_eq!(
+        status_of(&invalid),
+        ("E".into(), 14, "Invalid command".into())
+    );
     assert!(invalid["STATUS"][0].get("Description").is_none());
     fleet.shutdown().await;
 }
@@ -333,7 +501,11 @@ async fn workmode_changes_power_and_is_refused_while_calibrating() {
     let device = &fleet.devices()[0];
     let before = device.control.snapshot();
     assert_eq!((before.workmode, before.calibrating), (Some(2), false));
-    let set = cgminer(device.addr, r#"{"command":"ascset","parameter":"0,workmode,set,0"}"#).await;
+    let set = cgminer(
+        device.addr,
+        r#"{"command":"ascset","parameter":"0,workmode,set,0"}"#,
+    )
+    .await;
     assert_eq!(status_of(&set), ("S".into(), 119, "ASC 0 set OK".into()));
     device.control.advance(Duration::from_secs(2));
     let eco = device.control.snapshot();
@@ -341,28 +513,66 @@ async fn workmode_changes_power_and_is_refused_while_calibrating() {
     assert!(eco.power_w < before.power_w * 0.7 && eco.hashrate_hs < before.hashrate_hs * 0.7);
     let stats = cgminer(device.addr, r#"{"command":"estats"}"#).await;
     let blob = stats["STATS"][0]["MM ID0"].as_str().unwrap().to_string();
-    assert!(blob.contains("WORKMODE[0]") && blob.contains("ADJ[0]"), "{blob}");
+    assert!(
+        blob.contains("WORKMODE[0]") && blob.contains("ADJ[0]"),
+        "{blob}"
+    );
 
-    let plain = exchange(device.addr, b"ascset|0,workmode,1", Duration::from_secs(5)).await.unwrap();
+    let plain = exchange(device.addr, b"ascset|0,workmode,1", Duration::from_secs(5))
+        .await
+        .unwrap();
     let plain = String::from_utf8(plain).unwrap();
-    assert!(plain.starts_with("STATUS=E,") && plain.contains("Code=120,") && plain.ends_with("|\0"), "{plain}");
-    let refused = cgminer(device.addr, r#"{"command":"ascset","parameter":"0,workmode,1"}"#).await;
+    assert!(
+        plain.starts_with("STATUS=E,") && plain.contains("Code=120,") && plain.ends_with("|\0"),
+        "{plain}"
+    );
+    let refused = cgminer(
+        device.addr,
+        r#"{"command":"ascset","parameter":"0,workmode,1"}"#,
+    )
+    .await;
     assert_eq!(
         status_of(&refused),
-        ("E".into(), 120, "ASC 0 set failed: current mode 0 is caling Don't permit switch mode".into())
+        (
+            "E".into(),
+            120,
+            "ASC 0 set failed: current mode 0 is caling Don't permit switch mode".into()
+        )
     );
-    let too_high = cgminer(device.addr, r#"{"command":"ascset","parameter":"0,workmode,set,3"}"#).await;
-    assert_eq!(status_of(&too_high).2, "ASC 0 set failed: error:1 not support set workmode max_mode[2]");
+    let too_high = cgminer(
+        device.addr,
+        r#"{"command":"ascset","parameter":"0,workmode,set,3"}"#,
+    )
+    .await;
+    assert_eq!(
+        status_of(&too_high).2,
+        "ASC 0 set failed: error:1 not support set workmode max_mode[2]"
+    );
 
     device.control.advance(Duration::from_secs(121));
-    let accepted = cgminer(device.addr, r#"{"command":"ascset","parameter":"0,workmode,set,1"}"#).await;
+    let accepted = cgminer(
+        device.addr,
+        r#"{"command":"ascset","parameter":"0,workmode,set,1"}"#,
+    )
+    .await;
     assert_eq!(status_of(&accepted).1, 119);
-    let get = cgminer(device.addr, r#"{"command":"ascset","parameter":"0,workmode,get"}"#).await;
-    assert_eq!(status_of(&get), ("I".into(), 118, "ASC 0 set info: workmode 1".into()));
+    let get = cgminer(
+        device.addr,
+        r#"{"command":"ascset","parameter":"0,workmode,get"}"#,
+    )
+    .await;
+    assert_eq!(
+        status_of(&get),
+        ("I".into(), 118, "ASC 0 set info: workmode 1".into())
+    );
 
     // Reboot: counters reset and the device calibrates again.
     device.control.advance(Duration::from_secs(121));
-    let reboot = cgminer(device.addr, r#"{"command":"ascset","parameter":"0,reboot,0"}"#).await;
+    let reboot = cgminer(
+        device.addr,
+        r#"{"command":"ascset","parameter":"0,reboot,0"}"#,
+    )
+    .await;
     assert_eq!(status_of(&reboot).1, 119);
     let rebooted = device.control.snapshot();
     assert_eq!(rebooted.restarts, 1);
@@ -372,11 +582,22 @@ async fn workmode_changes_power_and_is_refused_while_calibrating() {
 
     // Original Nano 3: modes are WORKLEVEL; WORKMODE is an unknown option.
     let nano3 = &fleet.devices()[1];
-    let level = cgminer(nano3.addr, r#"{"command":"ascset","parameter":"0,worklevel,set,2"}"#).await;
+    let level = cgminer(
+        nano3.addr,
+        r#"{"command":"ascset","parameter":"0,worklevel,set,2"}"#,
+    )
+    .await;
     assert_eq!(status_of(&level).1, 119);
     assert_eq!(nano3.control.snapshot().workmode, Some(2));
-    let mode = cgminer(nano3.addr, r#"{"command":"ascset","parameter":"0,workmode,set,1"}"#).await;
-    assert_eq!(status_of(&mode).2, "ASC 0 set failed: Unknown option: workmode");
+    let mode = cgminer(
+        nano3.addr,
+        r#"{"command":"ascset","parameter":"0,workmode,set,1"}"#,
+    )
+    .await;
+    assert_eq!(
+        status_of(&mode).2,
+        "ASC 0 set failed: Unknown option: workmode"
+    );
     fleet.shutdown().await;
 }
 
@@ -397,9 +618,19 @@ async fn cgminer_pool_commands() {
     .await;
     assert_eq!(status_of(&set).0, "S");
     let switch = cgminer(device.addr, r#"{"command":"switchpool","parameter":"1"}"#).await;
-    assert_eq!(status_of(&switch), ("S".into(), 27, "Switching to pool 1:'stratum+tcp://p.example:3333'".into()));
+    assert_eq!(
+        status_of(&switch),
+        (
+            "S".into(),
+            27,
+            "Switching to pool 1:'stratum+tcp://p.example:3333'".into()
+        )
+    );
     let snapshot = device.control.snapshot();
-    assert_eq!((snapshot.pool_url.as_str(), snapshot.pool_user.as_str()), ("stratum+tcp://p.example:3333", "me.nano"));
+    assert_eq!(
+        (snapshot.pool_url.as_str(), snapshot.pool_user.as_str()),
+        ("stratum+tcp://p.example:3333", "me.nano")
+    );
     let out_of_range = cgminer(device.addr, r#"{"command":"switchpool","parameter":"7"}"#).await;
     assert_eq!(status_of(&out_of_range).1, 26);
     // addpool is not compiled into the Nano 3S cgminer (protocols.md §3.1).
@@ -414,7 +645,10 @@ async fn receive_json(socket: &UdpSocket) -> (Value, SocketAddr) {
         .await
         .expect("a datagram within 3 s")
         .unwrap();
-    (serde_json::from_slice(&buffer[..len]).expect("datagram is JSON"), from)
+    (
+        serde_json::from_slice(&buffer[..len]).expect("datagram is JSON"),
+        from,
+    )
 }
 
 #[tokio::test]
@@ -438,7 +672,10 @@ async fn nmminer_datagrams_config_and_http_probe() {
             assert!((800e3..1100e3).contains(&hs), "{hashrate}");
             let share = payload["Share"].as_str().unwrap();
             let (rejected, accepted) = share.split_once('/').unwrap();
-            assert!(rejected.parse::<u64>().is_ok() && accepted.parse::<u64>().unwrap() > 0, "{share}");
+            assert!(
+                rejected.parse::<u64>().is_ok() && accepted.parse::<u64>().unwrap() > 0,
+                "{share}"
+            );
             let uptime = payload["Uptime"].as_str().unwrap();
             assert_eq!(uptime.len(), 12, "{uptime}");
             assert_eq!(&uptime[2..4], "d ");
@@ -491,7 +728,11 @@ async fn fault_modes_behave_as_described() {
 
     for device in [axe, nano] {
         device.control.set_fault(Fault::Hang);
-        let request = if std::ptr::eq(device, axe) { get } else { estats };
+        let request = if std::ptr::eq(device, axe) {
+            get
+        } else {
+            estats
+        };
         let started = Instant::now();
         let result = exchange(device.addr, request, Duration::from_secs(1)).await;
         assert_eq!(result, Err("timed out".to_string()), "{}", device.name);
@@ -503,12 +744,16 @@ async fn fault_modes_behave_as_described() {
     assert_eq!(reply.status, 200);
     assert!(serde_json::from_slice::<Value>(&reply.body).is_err());
     nano.control.set_fault(Fault::Garbage);
-    let raw = exchange(nano.addr, estats, Duration::from_secs(2)).await.unwrap();
+    let raw = exchange(nano.addr, estats, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_eq!(raw.last(), Some(&0));
     assert!(serde_json::from_slice::<Value>(&raw[..raw.len() - 1]).is_err());
 
     axe.control.set_fault(Fault::Truncated);
-    let raw = exchange(axe.addr, get, Duration::from_secs(2)).await.unwrap();
+    let raw = exchange(axe.addr, get, Duration::from_secs(2))
+        .await
+        .unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let announced: usize = head
@@ -521,21 +766,45 @@ async fn fault_modes_behave_as_described() {
     assert!(body.len() < announced && !body.is_empty());
     assert!(serde_json::from_slice::<Value>(body).is_err());
     nano.control.set_fault(Fault::Truncated);
-    let raw = exchange(nano.addr, estats, Duration::from_secs(2)).await.unwrap();
+    let raw = exchange(nano.addr, estats, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert!(!raw.contains(&0), "truncated cgminer reply has no NUL");
     assert!(raw.starts_with(b"{\"STATUS\"") && serde_json::from_slice::<Value>(&raw).is_err());
 
     axe.control.set_fault(Fault::Http500);
-    assert_eq!(http(axe.addr, "GET", "/api/system/info", "", "").await.status, 500);
+    assert_eq!(
+        http(axe.addr, "GET", "/api/system/info", "", "")
+            .await
+            .status,
+        500
+    );
     nano.control.set_fault(Fault::Http500);
-    assert!(exchange(nano.addr, estats, Duration::from_secs(2)).await.unwrap().is_empty());
+    assert!(
+        exchange(nano.addr, estats, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     for device in [axe, nano] {
-        device.control.set_fault(Fault::Slow(Duration::from_millis(400)));
-        let request = if std::ptr::eq(device, axe) { get } else { estats };
+        device
+            .control
+            .set_fault(Fault::Slow(Duration::from_millis(400)));
+        let request = if std::ptr::eq(device, axe) {
+            get
+        } else {
+            estats
+        };
         let started = Instant::now();
-        let raw = exchange(device.addr, request, Duration::from_secs(3)).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(400), "{}", device.name);
+        let raw = exchange(device.addr, request, Duration::from_secs(3))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "{}",
+            device.name
+        );
         assert!(!raw.is_empty());
         device.control.set_fault(Fault::None);
     }
@@ -553,7 +822,8 @@ async fn nmminer_hang_stops_datagrams() {
     spec.set_fault("sim-nmminer-1", Fault::Hang).unwrap();
     let fleet = SimFleet::start(spec).await.unwrap();
     let mut buffer = [0u8; 2048];
-    let silent = tokio::time::timeout(Duration::from_millis(400), listener.recv_from(&mut buffer)).await;
+    let silent =
+        tokio::time::timeout(Duration::from_millis(400), listener.recv_from(&mut buffer)).await;
     assert!(silent.is_err(), "a hanging NMMiner sends nothing");
     fleet.devices()[0].control.set_fault(Fault::Truncated);
     let (len, _) = tokio::time::timeout(Duration::from_secs(2), listener.recv_from(&mut buffer))
@@ -583,8 +853,11 @@ async fn two_hundred_devices_start_answer_and_stop() {
                 ("nmminer", _) => b"GET /probe HTTP/1.1\r\nHost: x\r\n\r\n",
                 _ => b"GET /api/system/info HTTP/1.1\r\nHost: x\r\n\r\n",
             };
-            let reply = exchange(addr, request, Duration::from_secs(10)).await.unwrap();
-            reply.starts_with(b"HTTP/1.1 200 OK") || reply.starts_with(b"{\"STATUS\":[{\"STATUS\":\"S\"")
+            let reply = exchange(addr, request, Duration::from_secs(10))
+                .await
+                .unwrap();
+            reply.starts_with(b"HTTP/1.1 200 OK")
+                || reply.starts_with(b"{\"STATUS\":[{\"STATUS\":\"S\"")
         }));
     }
     for task in tasks {
@@ -592,5 +865,8 @@ async fn two_hundred_devices_start_answer_and_stop() {
     }
     let first = fleet.devices()[0].addr;
     fleet.shutdown().await;
-    assert!(TcpStream::connect(first).await.is_err(), "listener closed after shutdown");
+    assert!(
+        TcpStream::connect(first).await.is_err(),
+        "listener closed after shutdown"
+    );
 }

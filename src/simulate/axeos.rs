@@ -65,9 +65,10 @@ pub(crate) fn handle(control: &SimControl, request: &Request, peer: SocketAddr) 
             };
             Response::json(200, info.render(layout))
         }
-        ("GET", "/api/system/asic") if generation != Generation::V2_4 => {
-            Response::json(200, asic_info(&state, generation).render(layout_of(generation)))
-        }
+        ("GET", "/api/system/asic") if generation != Generation::V2_4 => Response::json(
+            200,
+            asic_info(&state, generation).render(layout_of(generation)),
+        ),
         ("PATCH", "/api/system") => patch(&mut state, generation, &request.body),
         ("POST", "/api/system/restart") => {
             state.restart();
@@ -110,7 +111,10 @@ fn not_found(generation: Generation, path: &str) -> Response {
         ),
         Generation::V2_15 if path.starts_with("/api/") => Response::json(
             404,
-            obj().field("error", "unknown route").build().render(Layout::Compact),
+            obj()
+                .field("error", "unknown route")
+                .build()
+                .render(Layout::Compact),
         ),
         _ => Response::html(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -206,7 +210,7 @@ struct Reading {
 fn reading(state: &DeviceState) -> Reading {
     let power = (state.power_w * 32.0).round() / 32.0;
     let voltage_mv = (state.input_mv / 1.25).round() * 1.25;
-    let current_ma = (power / (voltage_mv / 1000.0) / 31.25).round() * 31.25;
+    let current_ma = (power / (voltage_mv / 1000.0) * 1000.0 / 31.25).round() * 31.25;
     let profile = state.profile;
     Reading {
         power,
@@ -242,7 +246,12 @@ fn rejected_reasons(state: &DeviceState) -> Json {
     let mut reasons = Vec::new();
     for (message, count) in [("Above target", above), ("Stale", stale)] {
         if count > 0 {
-            reasons.push(obj().field("message", message).field("count", count).build());
+            reasons.push(
+                obj()
+                    .field("message", message)
+                    .field("count", count)
+                    .build(),
+            );
         }
     }
     Json::Arr(reasons)
@@ -310,7 +319,10 @@ fn info_v2_15(state: &DeviceState) -> Json {
         .field("uptimeSeconds", uptime)
         .field("totalUptimeSeconds", state.total_uptime_before_s + uptime)
         .field("totalHashes", float(total_hashes))
-        .field("totalLog2Work", float((total_hashes.max(1.0).log2() * 1e4).round() / 1e4))
+        .field(
+            "totalLog2Work",
+            float((total_hashes.max(1.0).log2() * 1e4).round() / 1e4),
+        )
         .field("cpuUsage", float(11.5))
         .field("miningPaused", false)
         .field("overheat_mode", 0)
@@ -376,7 +388,10 @@ fn info_v2_15(state: &DeviceState) -> Json {
         .field("invertscreen", 0)
         .field("displayTimeout", -1)
         .field("autofanspeed", i64::from(state.manual_fan_pct.is_none()))
-        .field("manualFanSpeed", state.manual_fan_pct.unwrap_or(100.0).round() as i64)
+        .field(
+            "manualFanSpeed",
+            state.manual_fan_pct.unwrap_or(100.0).round() as i64,
+        )
         .field("minFanSpeed", 25)
         .field("temptarget", 60)
         .field("coreVoltage", state.core_voltage_mv.round() as i64)
@@ -414,7 +429,10 @@ fn info_v2_15(state: &DeviceState) -> Json {
             vec![
                 obj()
                     .field("value", 311_017_672)
-                    .field("address", primary.user.split('.').next().unwrap_or_default())
+                    .field(
+                        "address",
+                        primary.user.split('.').next().unwrap_or_default(),
+                    )
                     .build(),
             ],
         )
@@ -450,7 +468,10 @@ fn partitions() -> Json {
             .field("version", text(version))
             .field("compileDate", text(version.map(|_| "Aug 20 2026")))
             .field("compileTime", text(version.map(|_| "20:19:13")))
-            .field("usagePercent", version.map_or(Json::Null, |_| Json::Int(80)))
+            .field(
+                "usagePercent",
+                version.map_or(Json::Null, |_| Json::Int(80)),
+            )
             .build()
     };
     Json::Arr(vec![
@@ -659,7 +680,10 @@ fn info_nerdqaxe(state: &DeviceState) -> Json {
         .field("defaultCoreVoltage", profile.default_mv as i64)
         .field("coreVoltageActual", r.core_actual + 4)
         .field("fanspeed", r.fan_pct)
-        .field("manualFanSpeed", state.manual_fan_pct.unwrap_or(100.0).round() as i64)
+        .field(
+            "manualFanSpeed",
+            state.manual_fan_pct.unwrap_or(100.0).round() as i64,
+        )
         .field("fanrpm", state.fan_rpm)
         .field("fanrpm2", 0)
         .field("fanspeed2", 0)
@@ -669,7 +693,10 @@ fn info_nerdqaxe(state: &DeviceState) -> Json {
         .field("shutdown", false)
         .field(
             "can",
-            obj().field("hasExtension", false).field("enabled", false).build(),
+            obj()
+                .field("hasExtension", false)
+                .field("enabled", false)
+                .build(),
         )
         .field("duplicateHWNonces", 0)
         .field(
@@ -745,7 +772,10 @@ fn info_nerdqaxe(state: &DeviceState) -> Json {
         .field("invertscreen", 0)
         .field("autoscreenoff", 0)
         .field("invertfanpolarity", 1)
-        .field("autofanspeed", if state.manual_fan_pct.is_some() { 0 } else { 2 })
+        .field(
+            "autofanspeed",
+            if state.manual_fan_pct.is_some() { 0 } else { 2 },
+        )
         .field("stratum_keep", 0)
         .field("vrFrequency", 500)
         .field("defaultVrFrequency", 500)
@@ -794,7 +824,11 @@ fn asic_info(state: &DeviceState, generation: Generation) -> Json {
 
 /// Finds a key: case-insensitively on AxeOS (`cJSON_GetObjectItem`), exactly on NerdQAxe
 /// (ArduinoJson).
-fn lookup<'a>(body: &'a serde_json::Map<String, Value>, key: &str, generation: Generation) -> Option<&'a Value> {
+fn lookup<'a>(
+    body: &'a serde_json::Map<String, Value>,
+    key: &str,
+    generation: Generation,
+) -> Option<&'a Value> {
     if generation == Generation::NerdQaxe {
         return body.get(key);
     }
@@ -857,7 +891,10 @@ fn number_in(value: &Value, min: f64, max: f64) -> Result<f64, ()> {
 
 /// HEAD (v2.15): validates every known key, then writes; flat pool keys are ignored.
 /// Returns whether the hostname changed (redirect reply).
-fn patch_validated(state: &mut DeviceState, fields: &serde_json::Map<String, Value>) -> Result<bool, ()> {
+fn patch_validated(
+    state: &mut DeviceState,
+    fields: &serde_json::Map<String, Value>,
+) -> Result<bool, ()> {
     let generation = Generation::V2_15;
     let mut changes = Changes::default();
     if let Some(value) = lookup(fields, "frequency", generation) {
@@ -867,7 +904,10 @@ fn patch_validated(state: &mut DeviceState, fields: &serde_json::Map<String, Val
         changes.core_voltage = Some(number_in(value, 1.0, 10_000.0)?);
     }
     if let Some(value) = lookup(fields, "hostname", generation) {
-        let name = value.as_str().filter(|name| (1..=32).contains(&name.len())).ok_or(())?;
+        let name = value
+            .as_str()
+            .filter(|name| (1..=32).contains(&name.len()))
+            .ok_or(())?;
         changes.hostname = Some(name.to_ascii_lowercase());
     }
     if let Some(value) = lookup(fields, "manualFanSpeed", generation) {
@@ -883,10 +923,16 @@ fn patch_validated(state: &mut DeviceState, fields: &serde_json::Map<String, Val
         let entries = value.as_array().ok_or(())?;
         for entry in entries {
             let entry = entry.as_object().ok_or(())?;
-            let id = lookup(entry, "id", generation).ok_or(()).and_then(|id| number_in(id, 0.0, 7.0))? as usize;
+            let id = lookup(entry, "id", generation)
+                .ok_or(())
+                .and_then(|id| number_in(id, 0.0, 7.0))? as usize;
             let mut pool = pool_slot(state, id);
             if let Some(url) = lookup(entry, "stratumURL", generation) {
-                pool.url = url.as_str().filter(|url| !url.is_empty()).ok_or(())?.to_string();
+                pool.url = url
+                    .as_str()
+                    .filter(|url| !url.is_empty())
+                    .ok_or(())?
+                    .to_string();
             }
             if let Some(port) = lookup(entry, "stratumPort", generation) {
                 pool.port = number_in(port, 1.0, 65_535.0)? as u16;
@@ -913,13 +959,17 @@ fn apply_changes(state: &mut DeviceState, changes: Changes) -> Result<bool, ()> 
     if let Some(voltage) = changes.core_voltage {
         state.core_voltage_mv = voltage;
     }
-    if let Some(manual) = changes.manual_fan {
-        if state.manual_fan_pct.is_some() {
-            state.manual_fan_pct = Some(manual);
-        }
+    if let Some(manual) = changes.manual_fan
+        && state.manual_fan_pct.is_some()
+    {
+        state.manual_fan_pct = Some(manual);
     }
     if let Some(auto) = changes.auto_fan {
-        state.manual_fan_pct = if auto { None } else { Some(changes.manual_fan.unwrap_or(100.0)) };
+        state.manual_fan_pct = if auto {
+            None
+        } else {
+            Some(changes.manual_fan.unwrap_or(100.0))
+        };
     }
     for (id, pool) in changes.pools {
         if state.pools.len() <= id {
@@ -927,10 +977,11 @@ fn apply_changes(state: &mut DeviceState, changes: Changes) -> Result<bool, ()> 
         }
         state.pools[id] = pool;
     }
-    if let Some(index) = changes.primary_index {
-        if index < state.pools.len() && !state.pools[index].url.is_empty() {
-            state.pools.swap(0, index);
-        }
+    if let Some(index) = changes.primary_index
+        && index < state.pools.len()
+        && !state.pools[index].url.is_empty()
+    {
+        state.pools.swap(0, index);
     }
     match changes.hostname {
         Some(name) if name != state.hostname => {
@@ -943,9 +994,18 @@ fn apply_changes(state: &mut DeviceState, changes: Changes) -> Result<bool, ()> 
 
 /// ≤ v2.10: no validation; a numeric key holding a non-number is written as 0 (what
 /// `cJSON`'s `valuedouble` gives), flat `stratum*` / `fallbackStratum*` keys, `fanspeed`.
-fn patch_unvalidated(state: &mut DeviceState, fields: &serde_json::Map<String, Value>, generation: Generation) {
-    let number = |key: &str| lookup(fields, key, generation).map(|value| value.as_f64().unwrap_or(0.0));
-    let text = |key: &str| lookup(fields, key, generation).and_then(Value::as_str).map(str::to_string);
+fn patch_unvalidated(
+    state: &mut DeviceState,
+    fields: &serde_json::Map<String, Value>,
+    generation: Generation,
+) {
+    let number =
+        |key: &str| lookup(fields, key, generation).map(|value| value.as_f64().unwrap_or(0.0));
+    let text = |key: &str| {
+        lookup(fields, key, generation)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     if let Some(frequency) = number("frequency") {
         state.frequency_mhz = frequency;
     }
@@ -953,11 +1013,15 @@ fn patch_unvalidated(state: &mut DeviceState, fields: &serde_json::Map<String, V
         state.core_voltage_mv = voltage;
     }
     if let Some(auto) = number("autofanspeed") {
-        state.manual_fan_pct = if auto >= 1.0 { None } else { Some(number("fanspeed").unwrap_or(100.0)) };
-    } else if let Some(fan) = number("fanspeed") {
-        if state.manual_fan_pct.is_some() {
-            state.manual_fan_pct = Some(fan.clamp(0.0, 100.0));
-        }
+        state.manual_fan_pct = if auto >= 1.0 {
+            None
+        } else {
+            Some(number("fanspeed").unwrap_or(100.0))
+        };
+    } else if let Some(fan) = number("fanspeed")
+        && state.manual_fan_pct.is_some()
+    {
+        state.manual_fan_pct = Some(fan.clamp(0.0, 100.0));
     }
     if let Some(name) = text("hostname") {
         state.hostname = name;
@@ -965,7 +1029,11 @@ fn patch_unvalidated(state: &mut DeviceState, fields: &serde_json::Map<String, V
     apply_flat_pools(state, fields, generation);
 }
 
-fn apply_flat_pools(state: &mut DeviceState, fields: &serde_json::Map<String, Value>, generation: Generation) {
+fn apply_flat_pools(
+    state: &mut DeviceState,
+    fields: &serde_json::Map<String, Value>,
+    generation: Generation,
+) {
     for (slot, prefix) in [(0usize, "stratum"), (1, "fallbackStratum")] {
         let key = |suffix: &str| format!("{prefix}{suffix}");
         if let Some(url) = lookup(fields, &key("URL"), generation).and_then(Value::as_str) {
@@ -977,14 +1045,18 @@ fn apply_flat_pools(state: &mut DeviceState, fields: &serde_json::Map<String, Va
         if let Some(user) = lookup(fields, &key("User"), generation).and_then(Value::as_str) {
             state.pools[slot].user = user.to_string();
         }
-        if let Some(password) = lookup(fields, &key("Password"), generation).and_then(Value::as_str) {
+        if let Some(password) = lookup(fields, &key("Password"), generation).and_then(Value::as_str)
+        {
             state.pools[slot].password = password.to_string();
         }
     }
 }
 
 /// NerdQAxe: case-sensitive keys, wrong types ignored, flat pool keys.
-fn patch_nerdqaxe(state: &mut DeviceState, fields: &serde_json::Map<String, Value>) -> Result<bool, ()> {
+fn patch_nerdqaxe(
+    state: &mut DeviceState,
+    fields: &serde_json::Map<String, Value>,
+) -> Result<bool, ()> {
     let generation = Generation::NerdQaxe;
     if let Some(frequency) = fields.get("frequency").and_then(Value::as_f64) {
         state.frequency_mhz = frequency;
@@ -994,7 +1066,12 @@ fn patch_nerdqaxe(state: &mut DeviceState, fields: &serde_json::Map<String, Valu
     }
     if let Some(mode) = fields.get("autofanspeed").and_then(Value::as_u64) {
         state.manual_fan_pct = if mode == 0 {
-            Some(fields.get("manualFanSpeed").and_then(Value::as_f64).unwrap_or(100.0))
+            Some(
+                fields
+                    .get("manualFanSpeed")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(100.0),
+            )
         } else {
             None
         };
@@ -1021,7 +1098,10 @@ mod tests {
 
     #[test]
     fn origin_addresses_are_classified_like_the_firmware() {
-        assert_eq!(origin_ip("http://192.168.1.5:4200"), Some("192.168.1.5".parse().unwrap()));
+        assert_eq!(
+            origin_ip("http://192.168.1.5:4200"),
+            Some("192.168.1.5".parse().unwrap())
+        );
         assert_eq!(origin_ip("http://bitaxe.local"), None);
         assert!(is_private("10.1.2.3".parse().unwrap()));
         assert!(is_private("172.20.0.1".parse().unwrap()));

@@ -121,7 +121,10 @@ impl Reply {
 
     /// The reply object without the `"id"` (joined replies nest it).
     fn fields(&self, when: u64) -> Vec<(String, Json)> {
-        let mut fields = vec![("STATUS".to_string(), Json::Arr(vec![self.status_json(when)]))];
+        let mut fields = vec![(
+            "STATUS".to_string(),
+            Json::Arr(vec![self.status_json(when)]),
+        )];
         for (name, items) in &self.sections {
             fields.push((name.to_string(), Json::Arr(items.clone())));
         }
@@ -188,8 +191,8 @@ fn parse_request(bytes: &[u8]) -> Result<Command, Reply> {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
     if text.starts_with('{') {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|_| Reply::status("E", 23, "Invalid JSON"))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|_| Reply::status("E", 23, "Invalid JSON"))?;
         let name = value
             .get("command")
             .and_then(Value::as_str)
@@ -309,8 +312,18 @@ fn respond(state: &mut DeviceState, request: &[u8]) -> String {
 /// `summary+estats`: `{"summary":[{..}],"estats":[{..}],"id":1}`; only read commands join.
 fn joined(state: &mut DeviceState, names: &[&str], command: &Command, when: u64) -> String {
     const JOINABLE: &[&str] = &[
-        "version", "config", "devs", "edevs", "pools", "summary", "devdetails", "stats",
-        "estats", "litestats", "check", "lcd",
+        "version",
+        "config",
+        "devs",
+        "edevs",
+        "pools",
+        "summary",
+        "devdetails",
+        "stats",
+        "estats",
+        "litestats",
+        "check",
+        "lcd",
     ];
     let mut fields = Vec::new();
     let mut plain = String::new();
@@ -320,7 +333,10 @@ fn joined(state: &mut DeviceState, names: &[&str], command: &Command, when: u64)
         } else {
             Reply::status("E", 45, format!("Access denied to '{name}' command"))
         };
-        fields.push((name.to_string(), Json::Arr(vec![Json::Obj(reply.fields(when))])));
+        fields.push((
+            name.to_string(),
+            Json::Arr(vec![Json::Obj(reply.fields(when))]),
+        ));
         plain.push_str(&reply.render_plain(when));
     }
     fields.push(("id".into(), Json::Int(1)));
@@ -390,7 +406,11 @@ fn version(state: &DeviceState) -> Reply {
 }
 
 fn config(state: &DeviceState) -> Reply {
-    let pool_count = state.pools.iter().filter(|pool| !pool.url.is_empty()).count();
+    let pool_count = state
+        .pools
+        .iter()
+        .filter(|pool| !pool.url.is_empty())
+        .count();
     let item = obj()
         .field("ASC Count", 1)
         .field("PGA Count", 0)
@@ -553,8 +573,14 @@ fn pools(state: &DeviceState) -> Reply {
                 .field("Has Vmask", true)
                 .field("Has GBT", false)
                 .field("Best Share", count(state.best_session as u64))
-                .field("Pool Rejected%", fixed(if active { s.pool_rejected_pct } else { 0.0 }, 4))
-                .field("Pool Stale%", fixed(if active { s.pool_stale_pct } else { 0.0 }, 4))
+                .field(
+                    "Pool Rejected%",
+                    fixed(if active { s.pool_rejected_pct } else { 0.0 }, 4),
+                )
+                .field(
+                    "Pool Stale%",
+                    fixed(if active { s.pool_stale_pct } else { 0.0 }, 4),
+                )
                 .field("Bad Work", 0)
                 .field("Current Block Height", 912_345 + s.elapsed / 600)
                 .field("Current Block Version", 536_870_912)
@@ -686,7 +712,11 @@ fn mm_id0(state: &DeviceState) -> String {
 }
 
 fn stats_id(state: &DeviceState) -> &'static str {
-    if is_nano3s(state) { "AVALON0" } else { "AVANANO0" }
+    if is_nano3s(state) {
+        "AVALON0"
+    } else {
+        "AVANANO0"
+    }
 }
 
 fn stats(state: &DeviceState, with_pool: bool) -> Reply {
@@ -775,12 +805,37 @@ fn devdetails(state: &DeviceState) -> Reply {
 
 fn check(parameter: &str) -> Reply {
     const COMMANDS: &[&str] = &[
-        "version", "config", "devs", "edevs", "pools", "summary", "switchpool", "poolpriority",
-        "enablepool", "disablepool", "setpool", "devdetails", "stats", "estats", "litestats",
-        "check", "coin", "ascset", "lcd", "lockstats", "time",
+        "version",
+        "config",
+        "devs",
+        "edevs",
+        "pools",
+        "summary",
+        "switchpool",
+        "poolpriority",
+        "enablepool",
+        "disablepool",
+        "setpool",
+        "devdetails",
+        "stats",
+        "estats",
+        "litestats",
+        "check",
+        "coin",
+        "ascset",
+        "lcd",
+        "lockstats",
+        "time",
     ];
-    let exists = if COMMANDS.contains(&parameter.trim()) { "Y" } else { "N" };
-    let item = obj().field("Exists", exists).field("Access", exists).build();
+    let exists = if COMMANDS.contains(&parameter.trim()) {
+        "Y"
+    } else {
+        "N"
+    };
+    let item = obj()
+        .field("Exists", exists)
+        .field("Access", exists)
+        .build();
     Reply::status("S", 72, "Check command").with("CHECK", vec![item])
 }
 
@@ -803,7 +858,11 @@ fn ascset(state: &mut DeviceState, parameter: &str) -> Reply {
         return Reply::status("E", 15, "Missing device id parameter");
     }
     if parts[0] != "0" {
-        return Reply::status("E", 107, format!("Invalid ASC id {} - range is 0 - 0", parts[0]));
+        return Reply::status(
+            "E",
+            107,
+            format!("Invalid ASC id {} - range is 0 - 0", parts[0]),
+        );
     }
     let Some(option) = parts.get(1).filter(|option| !option.is_empty()) else {
         return Reply::status("E", 116, "Missing option after ASC number");
@@ -823,9 +882,14 @@ fn ascset(state: &mut DeviceState, parameter: &str) -> Reply {
             Setting::Invalid => set_failed("invalid workmode value"),
         },
         "worklevel" => match setting(args) {
-            Setting::Get => set_info(format!("worklevel {}", if nano3s { 0 } else { state.workmode })),
+            Setting::Get => set_info(format!(
+                "worklevel {}",
+                if nano3s { 0 } else { state.workmode }
+            )),
             Setting::Set(0) if nano3s => set_ok(),
-            Setting::Set(_) if nano3s => set_failed("error:1 not support set worklevel max_level[0]"),
+            Setting::Set(_) if nano3s => {
+                set_failed("error:1 not support set worklevel max_level[0]")
+            }
             Setting::Set(value) => switch_mode(state, value, "worklevel", "max_level"),
             Setting::Invalid => set_failed("invalid worklevel value"),
         },
@@ -846,7 +910,9 @@ fn ascset(state: &mut DeviceState, parameter: &str) -> Reply {
                 state.manual_fan_pct = Some(f64::from(value));
                 set_ok()
             }
-            _ => set_failed("invalid fan value, valid range 15-100 for stable pwm,-1 for auto adjust"),
+            _ => set_failed(
+                "invalid fan value, valid range 15-100 for stable pwm,-1 for auto adjust",
+            ),
         },
         "reboot" => match args.first().and_then(|value| value.parse::<u64>().ok()) {
             Some(delay) if delay <= 300 => {
@@ -903,7 +969,11 @@ fn switch_mode(state: &mut DeviceState, value: u8, name: &str, max_name: &str) -
 }
 
 fn switchpool(state: &mut DeviceState, parameter: &str) -> Reply {
-    let count = state.pools.iter().filter(|pool| !pool.url.is_empty()).count();
+    let count = state
+        .pools
+        .iter()
+        .filter(|pool| !pool.url.is_empty())
+        .count();
     let Ok(index) = parameter.trim().parse::<usize>() else {
         return Reply::status("E", 25, "Missing pool id parameter");
     };
@@ -911,11 +981,18 @@ fn switchpool(state: &mut DeviceState, parameter: &str) -> Reply {
         return Reply::status(
             "E",
             26,
-            format!("Invalid pool id {index} - range is 0 - {}", count.saturating_sub(1)),
+            format!(
+                "Invalid pool id {index} - range is 0 - {}",
+                count.saturating_sub(1)
+            ),
         );
     }
     state.active_pool = index;
-    Reply::status("S", 27, format!("Switching to pool {index}:'{}'", state.pools[index].url))
+    Reply::status(
+        "S",
+        27,
+        format!("Switching to pool {index}:'{}'", state.pools[index].url),
+    )
 }
 
 /// `setpool|<admin user>,<admin password or hash>,<index 0-2>,<url>,<worker>,<worker password>`.
@@ -923,7 +1000,11 @@ fn switchpool(state: &mut DeviceState, parameter: &str) -> Reply {
 fn setpool(state: &mut DeviceState, parameter: &str) -> Reply {
     let parts: Vec<&str> = parameter.splitn(6, ',').collect();
     let [admin, password, index, url, worker, worker_password] = parts[..] else {
-        return Reply::status("E", 121, "Missing setpool parameter: user,password,index,url,worker,workerpass");
+        return Reply::status(
+            "E",
+            121,
+            "Missing setpool parameter: user,password,index,url,worker,workerpass",
+        );
     };
     if admin != "root" || (password != ADMIN_PASSWORD && password != ADMIN_PASSWORD_HASH) {
         return Reply::status("E", 45, "Access denied to 'setpool' command");
@@ -946,14 +1027,18 @@ mod tests {
 
     #[test]
     fn parses_json_and_plain_requests() {
-        let json = parse_request(br#"{"command":"ascset","parameter":"0,workmode,set,1"}"#).unwrap();
+        let json =
+            parse_request(br#"{"command":"ascset","parameter":"0,workmode,set,1"}"#).unwrap();
         assert_eq!(json.name, "ascset");
         assert_eq!(json.parameter, "0,workmode,set,1");
         assert_eq!(json.encoding, Encoding::Json);
         let numeric = parse_request(br#"{"command":"switchpool","parameter":1}"#).unwrap();
         assert_eq!(numeric.parameter, "1");
         let plain = parse_request(b"ascset|0,reboot,0\n").unwrap();
-        assert_eq!((plain.name.as_str(), plain.parameter.as_str()), ("ascset", "0,reboot,0"));
+        assert_eq!(
+            (plain.name.as_str(), plain.parameter.as_str()),
+            ("ascset", "0,reboot,0")
+        );
         assert!(parse_request(b"{\"command\":").is_err());
         assert!(parse_request(b"{\"cmd\":\"x\"}").is_err());
     }
@@ -968,8 +1053,15 @@ mod tests {
 
     #[test]
     fn plain_rendering_follows_cgminer() {
-        let reply = Reply::status("S", 11, "Summary")
-            .with("SUMMARY", vec![obj().field("Elapsed", 5).field("MHS av", fixed(1.5, 2)).build()]);
+        let reply = Reply::status("S", 11, "Summary").with(
+            "SUMMARY",
+            vec![
+                obj()
+                    .field("Elapsed", 5)
+                    .field("MHS av", fixed(1.5, 2))
+                    .build(),
+            ],
+        );
         assert_eq!(
             reply.render_plain(7),
             "STATUS=S,When=7,Code=11,Msg=Summary,Description=cgminer 4.11.1|SUMMARY,Elapsed=5,MHS av=1.50|"

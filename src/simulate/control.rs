@@ -64,7 +64,10 @@ impl SimControl {
 
     /// Locks the state after simulating the time since the last access.
     pub(crate) fn lock(&self) -> MutexGuard<'_, DeviceState> {
-        let mut guard = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.catch_up();
         guard
     }

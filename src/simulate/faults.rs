@@ -174,7 +174,10 @@ mod tests {
             Fault::parse("slow:250ms").unwrap(),
             Fault::Slow(Duration::from_millis(250))
         );
-        assert_eq!(Fault::parse("slow").unwrap(), Fault::Slow(DEFAULT_SLOW_DELAY));
+        assert_eq!(
+            Fault::parse("slow").unwrap(),
+            Fault::Slow(DEFAULT_SLOW_DELAY)
+        );
         let err = Fault::parse("boom").unwrap_err();
         assert!(err.contains("hang, garbage"), "{err}");
         assert!(Fault::parse("slow:soon").is_err());
@@ -196,8 +199,16 @@ mod tests {
     #[test]
     fn quirks_break_the_reply_the_documented_way() {
         let reply = r#"{"STATUS":[{"STATUS":"S"}],"id":1}"#.to_string();
-        assert!(CgminerQuirk::LeadingComma.apply(reply.clone()).starts_with(",\"STATUS\""));
-        assert!(CgminerQuirk::TrailingComma.apply(reply.clone()).contains(",}]"));
+        assert!(
+            CgminerQuirk::LeadingComma
+                .apply(reply.clone())
+                .starts_with(",\"STATUS\"")
+        );
+        assert!(
+            CgminerQuirk::TrailingComma
+                .apply(reply.clone())
+                .contains(",}]")
+        );
         let summary = r#"{"SUMMARY":[{"MHS 5s":12.50,"Utility":1.17}]}"#.to_string();
         assert_eq!(
             CgminerQuirk::InfNan.apply(summary),

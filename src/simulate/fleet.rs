@@ -99,7 +99,11 @@ impl FleetSpec {
         if found {
             Ok(())
         } else {
-            let names: Vec<&str> = self.devices.iter().map(|device| device.name.as_str()).collect();
+            let names: Vec<&str> = self
+                .devices
+                .iter()
+                .map(|device| device.name.as_str())
+                .collect();
             Err(SimError::Spec(format!(
                 "--fault {name}=...: no simulated device is called '{name}'; the fleet has: {} (or use 'all')",
                 names.join(", ")
@@ -232,12 +236,21 @@ impl SimFleet {
         Ok(fleet)
     }
 
-    async fn start_tcp(&mut self, device: &DeviceSpec, control: SimControl) -> Result<(), SimError> {
+    async fn start_tcp(
+        &mut self,
+        device: &DeviceSpec,
+        control: SimControl,
+    ) -> Result<(), SimError> {
         let listener = bind_tcp(&device.name, IpAddr::V4(Ipv4Addr::LOCALHOST), 0).await?;
         let addr = local_addr(&listener, &device.name)?;
         let kind = device.model.kind();
         let task = match kind {
-            MinerKind::Avalon => spawn_listener(listener, control.clone(), self.shutdown.subscribe(), Protocol::Cgminer),
+            MinerKind::Avalon => spawn_listener(
+                listener,
+                control.clone(),
+                self.shutdown.subscribe(),
+                Protocol::Cgminer,
+            ),
             _ => spawn_listener(
                 listener,
                 control.clone(),
@@ -277,10 +290,12 @@ impl SimFleet {
                     })?
             }
         };
-        let config_addr = config_socket.local_addr().map_err(|source| SimError::Bind {
-            what: format!("{}: UDP config socket address", device.name),
-            source,
-        })?;
+        let config_addr = config_socket
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                what: format!("{}: UDP config socket address", device.name),
+                source,
+            })?;
         let ip = config_addr.ip();
         let sender = UdpSocket::bind(SocketAddr::new(ip, 0))
             .await
@@ -345,7 +360,11 @@ impl SimFleet {
     /// `nmminer_listen` hint when the fleet has NMMiner devices.
     pub fn miners_toml(&self) -> String {
         let mut out = String::new();
-        if self.devices.iter().any(|device| device.kind == MinerKind::Nmminer) {
+        if self
+            .devices
+            .iter()
+            .any(|device| device.kind == MinerKind::Nmminer)
+        {
             out.push_str(&format!(
                 "# NMMiner telemetry goes to {}: set [devices] nmminer_listen = \"{}\"\n\n",
                 self.nmminer_target, self.nmminer_target
@@ -371,7 +390,12 @@ impl SimFleet {
 /// listener can tell devices apart by source address and `IP` field.
 fn nmminer_ip(n: u32) -> IpAddr {
     let n = n.min(250 * 250);
-    IpAddr::V4(Ipv4Addr::new(127, 1, ((n - 1) / 250) as u8, ((n - 1) % 250 + 1) as u8))
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        1,
+        ((n - 1) / 250) as u8,
+        ((n - 1) % 250 + 1) as u8,
+    ))
 }
 
 async fn bind_tcp(name: &str, ip: IpAddr, port: u16) -> Result<TcpListener, SimError> {

@@ -149,10 +149,14 @@ pub(crate) fn parse_head(head: &str) -> Result<Request, RequestError> {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(RequestError::Malformed("request line is not 'METHOD TARGET HTTP/1.x'"));
+        return Err(RequestError::Malformed(
+            "request line is not 'METHOD TARGET HTTP/1.x'",
+        ));
     };
     if method.is_empty() || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
-        return Err(RequestError::Malformed("request line is not 'METHOD TARGET HTTP/1.x'"));
+        return Err(RequestError::Malformed(
+            "request line is not 'METHOD TARGET HTTP/1.x'",
+        ));
     }
     let mut headers = Vec::new();
     for line in lines.filter(|line| !line.is_empty()) {
@@ -182,7 +186,10 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Result<Request, Requ
         if buffer.len() > MAX_HEAD_BYTES {
             return Err(RequestError::TooLarge(431));
         }
-        let read = stream.read(&mut chunk).await.map_err(|_| RequestError::Closed)?;
+        let read = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|_| RequestError::Closed)?;
         if read == 0 {
             return Err(RequestError::Closed);
         }
@@ -208,7 +215,10 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Result<Request, Requ
     }
     let mut body = buffer[head_end + 4..].to_vec();
     while body.len() < length {
-        let read = stream.read(&mut chunk).await.map_err(|_| RequestError::Closed)?;
+        let read = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|_| RequestError::Closed)?;
         if read == 0 {
             return Err(RequestError::Malformed("body shorter than Content-Length"));
         }
@@ -323,12 +333,18 @@ mod tests {
 
     #[test]
     fn rejects_broken_request_lines_and_headers() {
-        assert!(matches!(parse_head("GARBAGE"), Err(RequestError::Malformed(_))));
+        assert!(matches!(
+            parse_head("GARBAGE"),
+            Err(RequestError::Malformed(_))
+        ));
         assert!(matches!(
             parse_head("GET / HTTP/1.1\r\nno colon here"),
             Err(RequestError::Malformed(_))
         ));
-        assert!(matches!(parse_head("GET nopath HTTP/1.1"), Err(RequestError::Malformed(_))));
+        assert!(matches!(
+            parse_head("GET nopath HTTP/1.1"),
+            Err(RequestError::Malformed(_))
+        ));
     }
 
     #[test]

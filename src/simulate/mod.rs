@@ -113,7 +113,10 @@ pub fn run(options: SimulateOptions) -> Result<(), SimError> {
         })?;
     runtime.block_on(async move {
         let fleet = SimFleet::start(spec).await?;
-        println!("hmm simulate: {} devices on loopback (Ctrl-C stops)\n", fleet.devices().len());
+        println!(
+            "hmm simulate: {} devices on loopback (Ctrl-C stops)\n",
+            fleet.devices().len()
+        );
         print!("{}", device_table(&fleet));
         println!("\n# paste into hmm's config:\n");
         print!("{}", fleet.miners_toml());

@@ -111,7 +111,10 @@ pub(crate) fn status_payload(state: &DeviceState) -> String {
                 ),
             )
             .field("NetDiff", si_four_digits(NETWORK_DIFFICULTY))
-            .field("PoolDiff", format!("{}", state.profile.pool_diff.round() as u64))
+            .field(
+                "PoolDiff",
+                format!("{}", state.profile.pool_diff.round() as u64),
+            )
             .field("LastDiff", si_four_digits(state.last_diff))
             .field(
                 "BestDiff",
@@ -223,7 +226,9 @@ pub(crate) async fn run_config_listener(
                 let mut state = control.lock();
                 apply_config(&mut state, &config);
             }
-            Err(error) => log::debug!("simulate: ignoring non-JSON config datagram from {from}: {error}"),
+            Err(error) => {
+                log::debug!("simulate: ignoring non-JSON config datagram from {from}: {error}")
+            }
         }
     }
 }
@@ -232,7 +237,10 @@ pub(crate) async fn run_config_listener(
 /// address). The device stores the pools and reboots to use them, as NMMiner does after
 /// NMController pushes a config. Returns whether the datagram was for this device.
 pub(crate) fn apply_config(state: &mut DeviceState, config: &Value) -> bool {
-    let target = config.get("IP").and_then(Value::as_str).unwrap_or("0.0.0.0");
+    let target = config
+        .get("IP")
+        .and_then(Value::as_str)
+        .unwrap_or("0.0.0.0");
     if target != "0.0.0.0" && target != state.ip.to_string() {
         return false;
     }
@@ -274,15 +282,26 @@ pub(crate) fn handle_http(control: &SimControl, request: &Request, _peer: Socket
     let mut state = control.lock();
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/probe") => Response::json(200, probe(&state).render(Layout::Compact)),
-        ("GET", "/api/system/info") => Response::json(200, system_info(&state).render(Layout::Compact)),
+        ("GET", "/api/system/info") => {
+            Response::json(200, system_info(&state).render(Layout::Compact))
+        }
         ("POST", "/api/system/restart") => {
             state.restart();
-            Response::json(200, obj().field("status", "ok").build().render(Layout::Compact))
+            Response::json(
+                200,
+                obj().field("status", "ok").build().render(Layout::Compact),
+            )
         }
         ("GET", "/") => Response::html(
             "<!doctype html><html><head><title>NMMiner</title></head><body></body></html>".into(),
         ),
-        _ => Response::json(404, obj().field("error", "not found").build().render(Layout::Compact)),
+        _ => Response::json(
+            404,
+            obj()
+                .field("error", "not found")
+                .build()
+                .render(Layout::Compact),
+        ),
     }
 }
 
@@ -347,7 +366,10 @@ fn system_info(state: &DeviceState) -> Json {
         )
         .field(
             "storage",
-            obj().field("fsTotal", 1_048_576).field("fsUsed", 262_144).build(),
+            obj()
+                .field("fsTotal", 1_048_576)
+                .field("fsUsed", 262_144)
+                .build(),
         )
         .build()
 }
@@ -367,7 +389,10 @@ mod tests {
         assert_eq!(si_four_digits(512.0), "512");
         assert_eq!(nmaxe_hashrate(1.2045e12), "1.2045TH/s");
         assert_eq!(uptime_text(5026), "00d 01:23:46");
-        assert_eq!(uptime_text(12 * 86_400 + 3 * 3600 + 44 * 60 + 51), "12d 03:44:51");
+        assert_eq!(
+            uptime_text(12 * 86_400 + 3 * 3600 + 44 * 60 + 51),
+            "12d 03:44:51"
+        );
     }
 
     #[test]
@@ -376,6 +401,9 @@ mod tests {
             split_pool_url("stratum+tcp://pool.nmminer.com:3333"),
             ("pool.nmminer.com".to_string(), Some(3333))
         );
-        assert_eq!(split_pool_url("public-pool.io"), ("public-pool.io".to_string(), None));
+        assert_eq!(
+            split_pool_url("public-pool.io"),
+            ("public-pool.io".to_string(), None)
+        );
     }
 }

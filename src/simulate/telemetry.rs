@@ -253,7 +253,9 @@ impl DeviceState {
     pub(crate) fn now_s(&self) -> i64 {
         match self.frozen {
             Some((second, _)) => second,
-            None => i64::try_from(self.epoch.elapsed().as_secs()).unwrap_or(i64::MAX) + self.offset_s,
+            None => {
+                i64::try_from(self.epoch.elapsed().as_secs()).unwrap_or(i64::MAX) + self.offset_s
+            }
         }
     }
 
@@ -428,7 +430,11 @@ impl DeviceState {
             },
         };
         self.fan_pct = duty.clamp(0.0, 100.0);
-        let max_rpm = if self.model.kind() == MinerKind::Avalon { 4600.0 } else { 8700.0 };
+        let max_rpm = if self.model.kind() == MinerKind::Avalon {
+            4600.0
+        } else {
+            8700.0
+        };
         self.fan_rpm = (self.fan_pct / 100.0 * max_rpm).round() as u32;
     }
 
@@ -443,7 +449,11 @@ impl DeviceState {
         let target = self.target_temp_c();
         self.temp_c += (target - self.temp_c) * 0.05 + (self.rng.f64() - 0.5) * 0.1;
         self.update_fan();
-        for (ema, tau) in self.ema.iter_mut().zip([60.0, 300.0, 600.0, 900.0, 3600.0, 86_400.0]) {
+        for (ema, tau) in self
+            .ema
+            .iter_mut()
+            .zip([60.0, 300.0, 600.0, 900.0, 3600.0, 86_400.0])
+        {
             *ema += (hashrate - *ema) / tau;
         }
         let uptime = self.uptime_s().max(1) as f64;

@@ -50,6 +50,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         }
         "check-config" => check_config(rest),
         "detect" => detect_command(rest),
+        "simulate" => simulate_command(rest),
         other => {
             eprintln!("hmm: unknown command '{other}'\n\n{USAGE}");
             2
@@ -159,4 +160,71 @@ fn detect_command(args: Vec<OsString>) -> i32 {
             1
         }
     }
+}
+
+/// `hmm simulate`: parses its flags and runs the simulated fleet until Ctrl-C.
+fn simulate_command(args: Vec<OsString>) -> i32 {
+    let options = match parse_simulate(args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("hmm simulate: {message}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    match crate::simulate::run(options) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("{error}");
+            1
+        }
+    }
+}
+
+fn parse_simulate(args: Vec<OsString>) -> Result<crate::simulate::SimulateOptions, String> {
+    use lexopt::prelude::*;
+    let mut options = crate::simulate::SimulateOptions::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|err| err.to_string())? {
+        match arg {
+            Long("miners") => {
+                let value = parser.value().map_err(|err| err.to_string())?;
+                let count: usize = value
+                    .string()
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .filter(|count| *count > 0)
+                    .ok_or("--miners needs a positive whole number, e.g. --miners 20")?;
+                options.miners = Some(count);
+            }
+            Long("seed") => {
+                let value = parser.value().map_err(|err| err.to_string())?;
+                options.seed = value
+                    .string()
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .ok_or("--seed needs a whole number, e.g. --seed 42")?;
+            }
+            Long("fault") => {
+                let value = parser.value().map_err(|err| err.to_string())?;
+                let text = value.string().map_err(|_| "--fault must be UTF-8 text")?;
+                let (name, mode) = text
+                    .split_once('=')
+                    .ok_or("--fault needs NAME=MODE, e.g. --fault sim-nano3s-1=hang")?;
+                let fault = crate::simulate::Fault::parse(mode)?;
+                options.faults.push((name.to_string(), fault));
+            }
+            Long("nmminer-target") => {
+                let value = parser.value().map_err(|err| err.to_string())?;
+                options.nmminer_target = value
+                    .string()
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .ok_or(
+                        "--nmminer-target needs IP:PORT, e.g. --nmminer-target 127.0.0.1:12345",
+                    )?;
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(options)
 }

@@ -357,18 +357,16 @@ impl Shared {
             self.push_event(event.to_json());
         };
         if retained {
-            if !payload.is_empty() {
-                refuse(
-                    miner.as_ref().map(|m| m.name.as_str()),
-                    "ignored",
-                    "retained command ignored: commands must be published with retain=false, \
-                     otherwise they replay on every reconnect; hmm cleared the retained message"
-                        .into(),
-                );
-                // Clear it so it does not come back on the next connect.
-                self.lock().outbox.put(topic, Vec::new(), true);
-                self.wake.notify_one();
-            }
+            refuse(
+                miner.as_ref().map(|m| m.name.as_str()),
+                "ignored",
+                "retained command ignored: commands must be published with retain=false, \
+                 otherwise they replay on every reconnect; hmm cleared the retained message"
+                    .into(),
+            );
+            // Clear it so it does not come back on the next connect.
+            self.lock().outbox.put(topic, Vec::new(), true);
+            self.wake.notify_one();
             return;
         }
         let kind = match kind {

@@ -333,6 +333,11 @@ impl Shared {
         let Some((segment, kind)) = self.topics.parse_command(topic) else {
             return;
         };
+        if payload.is_empty() {
+            // Empty payloads clear retained messages (including hmm's own clears); they
+            // are never commands.
+            return;
+        }
         self.command_count.fetch_add(1, Ordering::Relaxed);
         let miner = {
             let inner = self.lock();
@@ -382,14 +387,11 @@ impl Shared {
             }
         };
         let Some(miner) = miner else {
-            if !payload.is_empty() {
-                refuse(
-                    None,
-                    "refused",
-                    format!("unknown miner {segment:?}: no configured miner has this topic"),
-                );
-            }
-            return;
+            return refuse(
+                None,
+                "refused",
+                format!("unknown miner {segment:?}: no configured miner has this topic"),
+            );
         };
         let action = match commands::validate(&miner, kind, payload) {
             Ok(Some(action)) => action,

@@ -346,6 +346,10 @@ async fn broker_outage_neither_blocks_nor_grows_and_the_newest_state_arrives_aft
     );
     assert!(max_bytes < 512 * 1024, "queue held {max_bytes} bytes");
     assert!(mqtt.stats().superseded > 10_000);
+    eprintln!(
+        "outage {outage:?}: {counter} state+availability+event rounds, slowest call {slowest:?}, \
+         max queue {max_len} messages / {max_bytes} bytes"
+    );
 
     let mut observer = Observer::connect(addr, &[format!("{base}/m4/state")]).await;
     proxy.restore().await;
@@ -363,4 +367,33 @@ async fn broker_outage_neither_blocks_nor_grows_and_the_newest_state_arrives_aft
     );
     assert!(mqtt.connected());
     assert!(mqtt.stats().connects >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_says_offline_and_unconfigured_miners_are_not_published() {
+    let addr = broker();
+    let root = unique("bye");
+    let base = format!("t/{root}");
+    let (mqtt, _commands) = start_bridge(addr, &root);
+    mqtt.set_miners(&[axeos("a")]);
+    mqtt.publish_miner_state(&state("stranger", 1));
+    settled(&mqtt).await;
+    let mut observer = Observer::connect(addr, &[format!("{base}/#")]).await;
+    let got = observer.collect(Duration::from_millis(800)).await;
+    assert!(got.iter().all(|m| !m.topic.contains("stranger")), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|m| m.topic == format!("{base}/status") && m.text() == "online")
+    );
+
+    mqtt.shutdown(Duration::from_secs(3)).await;
+    assert!(!mqtt.connected());
+    let offline = observer
+        .wait_for(Duration::from_secs(5), |m| {
+            m.topic == format!("{base}/status")
+        })
+        .await;
+    assert_eq!(offline.map(|m| m.text()).as_deref(), Some("offline"));
+    // Publishing after shutdown is harmless and still returns at once.
+    mqtt.publish_availability("a", false);
 }

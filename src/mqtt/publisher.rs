@@ -545,11 +545,18 @@ impl MqttHandle {
     }
 
     /// Publishes a miner's state (retained JSON, every field). Model, firmware and kind in
-    /// the status also update the miner's HA device when they changed.
+    /// the status also update the miner's HA device when they changed. Once `set_miners`
+    /// was called, states of miners outside that set are ignored.
     pub fn publish_miner_state(&self, state: &MinerState) {
         let status = &state.status;
         {
             let mut inner = self.shared.lock();
+            if inner.miners_ready && !inner.miners.iter().any(|m| m.name == status.name) {
+                // Not (or no longer) configured: publishing would re-create the retained
+                // state that removal just cleared.
+                log::debug!("mqtt: ignoring state of unconfigured miner {}", status.name);
+                return;
+            }
             let mut changed = false;
             if let Some(info) = inner.miners.iter_mut().find(|m| m.name == status.name) {
                 for (known, reported) in [

@@ -78,7 +78,8 @@ fn bitaxe_v2_15_info() {
         Capabilities {
             modes: Mode::ALL.to_vec(),
             restart: true,
-            switch_pool: true
+            switch_pool: true,
+            pause: true
         }
     );
     assert!(
@@ -529,7 +530,8 @@ fn nmminer_udp_datagram() {
         Capabilities {
             modes: vec![],
             restart: false,
-            switch_pool: true
+            switch_pool: true,
+            pause: false
         }
     );
 }

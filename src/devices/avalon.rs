@@ -259,6 +259,7 @@ pub fn reading_from(
         info.pool_user = user;
     }
     info.supported_modes = MODES.to_vec();
+    info.paused = mm_number(&mm, "SoftOFF").map(|reason| reason != 0.0);
     Ok(Reading { sample, info })
 }
 
@@ -404,6 +405,104 @@ pub async fn restart(addr: &str, limits: Limits) -> Result<ControlOutcome, Devic
     let reply = cgminer::decode_reply(&raw).map_err(ascset_error)?;
     Ok(ControlOutcome {
         message: format!("reboot: {}", status_message(&reply)),
+    })
+}
+
+/// Whether a model name is an Avalon Q (`PROD "Avalon Q"`, or `Ver[Q-…]` → "Avalon Q"),
+/// whose firmware has `softoff`/`softon` (§3.5).
+pub fn is_q_model(model: Option<&str>) -> bool {
+    model.is_some_and(|m| {
+        let m = m.trim();
+        m.eq_ignore_ascii_case("avalon q") || m.eq_ignore_ascii_case("q")
+    })
+}
+
+/// Seconds ahead of now the soft switch is scheduled: the trigger is a Unix time, and the
+/// tools that drive these devices (asic-rs, Canaan users' scripts) all use now + 5 s.
+pub const SOFT_SWITCH_DELAY_S: u64 = 5;
+
+/// The `ascset` option for the enabled switch: `softon` resumes, `softoff` pauses.
+pub fn soft_option(on: bool) -> &'static str {
+    if on { "softon" } else { "softoff" }
+}
+
+/// The `ascset` parameter `0,<softon|softoff>,1:<unix_ts>` (§3.5): the device switches at
+/// `unix_ts`.
+pub fn soft_parameter(on: bool, unix_ts: u64) -> String {
+    format!("0,{},1:{unix_ts}", soft_option(on))
+}
+
+/// Checks a `softoff`/`softon` reply: info 118 `ASC 0 set info: success <option>:<ts>`
+/// gives the trigger time the device accepted; a plain 119 `ASC 0 set OK` (reported for
+/// some firmware) is accepted without one. Any other text is not a confirmation.
+pub fn parse_soft_reply(reply: &Value, option: &str) -> Result<Option<u64>, DeviceError> {
+    let status = cgminer::status_of(reply)?;
+    if status.letter == "S" && status.code == Some(119) {
+        return Ok(None);
+    }
+    let confirmed = status
+        .msg
+        .strip_prefix("ASC 0 set info: success ")
+        .and_then(|rest| rest.strip_prefix(option))
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|ts| ts.trim().parse::<u64>().ok());
+    match confirmed {
+        Some(ts) if status.letter == "I" => Ok(Some(ts)),
+        _ => Err(DeviceError::Refused(format!(
+            "{option} not confirmed, the device answered: {}",
+            status.msg
+        ))),
+    }
+}
+
+/// Maps a `softoff`/`softon` failure: an unknown or unsupported option means the firmware
+/// predates the soft switch, which is said with the firmware needed.
+pub fn soft_error(err: DeviceError, option: &str) -> DeviceError {
+    match err {
+        DeviceError::Command(msg) => {
+            let lower = msg.to_ascii_lowercase();
+            if lower.contains("unknown option") || lower.contains("not support") {
+                DeviceError::Unsupported(format!(
+                    "pause/resume needs Avalon firmware with the ascset {option} option \
+                     (Avalon Q, or a newer Nano 3S firmware); the device answered: {msg}"
+                ))
+            } else {
+                ascset_error(DeviceError::Command(msg))
+            }
+        }
+        other => other,
+    }
+}
+
+/// Pauses (`on = false`, `ascset 0,softoff,1:<ts>`) or resumes (`on = true`,
+/// `ascset 0,softon,1:<ts>`) mining, triggered [`SOFT_SWITCH_DELAY_S`] from now. §3.5 notes
+/// that softon may close the socket without a reply, so for softon (only) a connection
+/// closed with no bytes is taken as sent; softoff must be confirmed.
+pub async fn set_mining(
+    addr: &str,
+    on: bool,
+    limits: Limits,
+) -> Result<ControlOutcome, DeviceError> {
+    let option = soft_option(on);
+    let trigger = now_ms() / 1000 + SOFT_SWITCH_DELAY_S;
+    let parameter = soft_parameter(on, trigger);
+    let raw = cgminer::exchange(addr, "ascset", Some(&parameter), limits).await?;
+    if on && raw.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+        return Ok(ControlOutcome {
+            message: format!(
+                "softon for {trigger} sent; the device closed the connection without a reply, \
+                 as Avalon firmware may for softon"
+            ),
+        });
+    }
+    let reply = cgminer::decode_reply(&raw).map_err(|err| soft_error(err, option))?;
+    let accepted = parse_soft_reply(&reply, option)?;
+    let action = if on { "resume" } else { "pause" };
+    Ok(ControlOutcome {
+        message: match accepted {
+            Some(ts) => format!("{action} at {ts}: {}", status_message(&reply)),
+            None => format!("{action} at {trigger}: {}", status_message(&reply)),
+        },
     })
 }
 

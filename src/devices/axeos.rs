@@ -32,6 +32,10 @@ pub const ASIC_PATH: &str = "/api/system/asic";
 pub const SYSTEM_PATH: &str = "/api/system";
 /// Restart endpoint (POST).
 pub const RESTART_PATH: &str = "/api/system/restart";
+/// Pause-mining endpoint (POST, v2.14+).
+pub const PAUSE_PATH: &str = "/api/system/pause";
+/// Resume-mining endpoint (POST, v2.14+).
+pub const RESUME_PATH: &str = "/api/system/resume";
 
 /// Polls one AxeOS device: `GET /api/system/info` within `limits`.
 pub async fn poll(addr: &str, limits: Limits) -> Result<Reading, DeviceError> {
@@ -83,6 +87,7 @@ pub fn parse_system_info(body: &[u8]) -> Result<Reading, DeviceError> {
     info.asic_model = first_text(&obj, &["ASICModel"]);
     info.asic_count = first_count(&obj, &["asicCount"]).and_then(|n| u32::try_from(n).ok());
     info.supported_modes = presets.map(|p| p.modes()).unwrap_or_default();
+    info.paused = obj.get("miningPaused").and_then(flag);
     Ok(Reading { sample, info })
 }
 
@@ -697,6 +702,47 @@ pub fn restart_message(body: &[u8]) -> String {
     } else {
         super::excerpt(text.as_bytes())
     }
+}
+
+/// Pauses (`on = false`, `POST /api/system/pause`) or resumes (`on = true`,
+/// `POST /api/system/resume`) mining. Both endpoints exist since AxeOS v2.14; older
+/// firmware answers 404 (and NerdQAxe redirects unknown routes to `/`), which becomes
+/// [`DeviceError::Unsupported`] naming the firmware needed rather than a bare HTTP error.
+pub async fn set_mining(
+    addr: &str,
+    on: bool,
+    limits: Limits,
+) -> Result<ControlOutcome, DeviceError> {
+    let path = if on { RESUME_PATH } else { PAUSE_PATH };
+    let response = http::request(addr, "POST", path, None, limits).await?;
+    if matches!(response.status, 404 | 405 | 301 | 302 | 307) {
+        return Err(DeviceError::Unsupported(format!(
+            "pause/resume needs AxeOS 2.14 or newer; {} answered HTTP {} to POST {path} \
+             (update the firmware to use the enabled switch)",
+            super::host_of(addr),
+            response.status
+        )));
+    }
+    let response = expect_success(addr, response)?;
+    Ok(ControlOutcome {
+        message: pause_message(on, &response.body),
+    })
+}
+
+/// The device's words from a pause/resume reply (`{"message": …}`), or a plain statement
+/// of what was asked when the body carries none.
+pub fn pause_message(on: bool, body: &[u8]) -> String {
+    if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body)
+        && let Some(message) = first_text(&obj, &["message"])
+    {
+        return message;
+    }
+    if on {
+        "mining resumed"
+    } else {
+        "mining paused"
+    }
+    .to_string()
 }
 
 /// Writes the pool as the firmware wants it (see [`pool_patch_body`]) and restarts, since

@@ -146,6 +146,9 @@ pub struct DeviceInfo {
     pub asic_count: Option<u32>,
     /// Modes hmm can set on this device, in increasing power order.
     pub supported_modes: Vec<Mode>,
+    /// Whether mining is paused (AxeOS `miningPaused`, Avalon `SoftOFF` ≠ 0); `None` when
+    /// the firmware does not report it (AxeOS before v2.14, Avalons without `SoftOFF`).
+    pub paused: Option<bool>,
 }
 
 impl DeviceInfo {
@@ -165,6 +168,26 @@ impl DeviceInfo {
             asic_model: None,
             asic_count: None,
             supported_modes: Vec::new(),
+            paused: None,
+        }
+    }
+
+    /// Whether [`set_mining`] can pause and resume this device, judged from what its reply
+    /// showed: AxeOS has `POST /api/system/pause` since v2.14, the same release that added
+    /// `miningPaused` to the info reply, so the key's presence is the test (NerdQAxe has no
+    /// pause endpoint, only a full shutdown, protocols.md §2). Avalons take
+    /// `ascset softoff/softon` on the Q and on Nano 3S firmware that reports `SoftOFF`
+    /// in its stats (the original Nano 3, `WORKLEVEL` variant, only when it is a Q). NMMiner has no control channel for it.
+    pub fn can_pause(&self) -> bool {
+        match self.variant {
+            Variant::Bitaxe { .. } | Variant::NerdQaxe => self.paused.is_some(),
+            Variant::AvalonWorkmode => {
+                self.paused.is_some() || avalon::is_q_model(self.model.as_deref())
+            }
+            // The original Nano 3 reports `SoftOFF[0]` too, but no firmware of it is known
+            // to take softoff/softon, so the field alone does not promise the switch there.
+            Variant::AvalonWorklevel => avalon::is_q_model(self.model.as_deref()),
+            Variant::Nmminer | Variant::Nmaxe => false,
         }
     }
 }
@@ -188,6 +211,9 @@ pub struct Capabilities {
     pub restart: bool,
     /// Whether `switch_pool` is supported.
     pub switch_pool: bool,
+    /// Whether mining can be paused and resumed ([`set_mining`]); see
+    /// [`DeviceInfo::can_pause`].
+    pub pause: bool,
 }
 
 /// Which operations a device supports, decided from what its last reading said.
@@ -201,11 +227,13 @@ pub fn capabilities(info: &DeviceInfo) -> Capabilities {
             modes: info.supported_modes.clone(),
             restart: true,
             switch_pool: true,
+            pause: info.can_pause(),
         },
         Variant::Nmminer | Variant::Nmaxe => Capabilities {
             modes: Vec::new(),
             restart: false,
             switch_pool: true,
+            pause: info.can_pause(),
         },
     }
 }
@@ -253,6 +281,24 @@ pub async fn restart(
         MinerKind::Avalon => avalon::restart(addr, limits).await,
         MinerKind::Nmminer | MinerKind::Auto => Err(DeviceError::Unsupported(format!(
             "restart on a {} miner",
+            kind.as_str()
+        ))),
+    }
+}
+
+/// Pauses (`on = false`) or resumes (`on = true`) mining on a device of `kind`: the
+/// "enabled" switch. See [`axeos::set_mining`] and [`avalon::set_mining`].
+pub async fn set_mining(
+    kind: MinerKind,
+    addr: &str,
+    on: bool,
+    limits: Limits,
+) -> Result<ControlOutcome, DeviceError> {
+    match kind {
+        MinerKind::Axeos => axeos::set_mining(addr, on, limits).await,
+        MinerKind::Avalon => avalon::set_mining(addr, on, limits).await,
+        MinerKind::Nmminer | MinerKind::Auto => Err(DeviceError::Unsupported(format!(
+            "pause/resume on a {} miner",
             kind.as_str()
         ))),
     }

@@ -21,6 +21,9 @@ use super::telemetry::{DeviceState, PoolConfig};
 
 /// The message both restart reply styles carry.
 const RESTART_MESSAGE: &str = "System will restart shortly.";
+/// Reply messages of `POST /api/system/pause` / `resume` (v2.14+).
+const PAUSE_MESSAGE: &str = "Mining paused";
+const RESUME_MESSAGE: &str = "Mining resumed";
 /// Network difficulty the simulated pool reports.
 const NETWORK_DIFFICULTY: u64 = 126_411_437_451_912;
 
@@ -78,6 +81,20 @@ pub(crate) fn handle(control: &SimControl, request: &Request, peer: SocketAddr) 
             } else {
                 Response::text(200, RESTART_MESSAGE)
             }
+        }
+        ("POST", "/api/system/pause" | "/api/system/resume") if generation == Generation::V2_15 => {
+            let pause = path == "/api/system/pause";
+            state.set_paused(pause);
+            let message = if pause { PAUSE_MESSAGE } else { RESUME_MESSAGE };
+            let body = obj().field("message", message).build();
+            Response::json(200, body.render(Layout::Compact))
+        }
+        // Before v2.14 no handler is registered for these URIs; ESP-IDF's httpd answers
+        // its stock 404 for a POST nothing matches (GETs fall through to the web UI).
+        ("POST", "/api/system/pause" | "/api/system/resume")
+            if matches!(generation, Generation::V2_4 | Generation::V2_10) =>
+        {
+            Response::text(404, "This URI does not exist")
         }
         (_, "/api/system/info" | "/api/system/asic" | "/api/system" | "/api/system/restart")
             if generation != Generation::V2_4 || path != "/api/system/asic" =>
@@ -324,7 +341,7 @@ fn info_v2_15(state: &DeviceState) -> Json {
             float((total_hashes.max(1.0).log2() * 1e4).round() / 1e4),
         )
         .field("cpuUsage", float(11.5))
-        .field("miningPaused", false)
+        .field("miningPaused", state.paused)
         .field("overheat_mode", 0)
         .field("wifiStatus", "Connected!")
         .field("wifiRSSI", state.rssi)

@@ -644,17 +644,19 @@ fn mm_id0(state: &DeviceState) -> String {
         format!(
             "Ver[Nano3s-{firmware}] LVer[{firmware}] BVer[{firmware}] FW[Release] LED[0-0] \
              LEDUser[0-100-100-5-0-255] LcdOnoff[1] LcdSwitch[2] DNA[{dna}] MEMFREE[{memfree}] \
-             PFCnt[0] NETFAIL[0 0 0 0 0 0 0 0] SYSTEMSTATU[Work: In Work, Hash Board: 1] \
+             PFCnt[0] NETFAIL[0 0 0 0 0 0 0 0] SYSTEMSTATU[Work: {work}, Hash Board: 1] \
              Elapsed[{mm_elapsed}] BOOTBY[0x01.00000000] LW[{lw}] MH[0] DHW[0] HW[0] DH[{dh:.3}%] \
              ITemp[-273] OTemp[{board}] TMax[{max}] TAvg[{average}] TarT[{target}] Fan1[{rpm}] \
              FanR[{fan_pct}%] PS[0 0 {input} 4 0 {volt} {power}] GHSspd[{ghs:.2}] DHspd[{dh:.3}%] \
              GHSmm[{mm:.2}] GHSavg[{avg:.2}] WU[{wu:.2}] Freq[{freq:.2}] MGHS[{avg:.2}] \
-             MTmax[{max}] MTavg[{average}] TA[12] Core[A3197S] BIN[60] PING[{ping}] SoftOFF[0] \
+             MTmax[{max}] MTavg[{average}] TA[12] Core[A3197S] BIN[60] PING[{ping}] SoftOFF[{soft_off}] \
              ECHU[0] ECMM[0] PLL0[499 254 423 648] SF0[{sf}] PVT_T0[{pvt_t}] PVT_V0[{pvt_v}] \
              MW0[{mw}] CRC[0] COMCRC[0] ATA{mode_index}[{mpo}-{target}-{volt}-{pll}-20] \
              WORKMODE[{mode_index}] WORKLEVEL[0] MPO[{mpo}] CALIALL[7] ADJ[{adj}]",
             dna = state.dna,
             memfree = state.memfree,
+            work = if state.paused { "In Idle" } else { "In Work" },
+            soft_off = u8::from(state.paused),
             mm_elapsed = elapsed + 17,
             lw = state.local_work as u64,
             dh = state.dh_pct,
@@ -869,12 +871,18 @@ fn ascset(state: &mut DeviceState, parameter: &str) -> Reply {
     };
     let args = &parts[2..];
     let nano3s = is_nano3s(state);
+    // The soft switch came with firmware newer than the Nano 3S source's option table;
+    // the simulated 3S plays such a firmware, the original Nano 3 does not have it.
+    if nano3s && matches!(*option, "softoff" | "softon") {
+        return soft_switch(state, option, args);
+    }
     let known = NANO3S_OPTIONS.contains(option)
         && (nano3s || !matches!(*option, "workmode" | "work_mode_lvl"));
     if !known {
         return set_failed(format!("Unknown option: {option}"));
     }
     match *option {
+        "help" if nano3s => set_info(format!("{}|softon|softoff|", NANO3S_OPTIONS.join("|"))),
         "help" => set_info(format!("{}|", NANO3S_OPTIONS.join("|"))),
         "workmode" => match setting(args) {
             Setting::Get => set_info(format!("workmode {}", state.workmode)),
@@ -932,6 +940,24 @@ fn ascset(state: &mut DeviceState, parameter: &str) -> Reply {
         }
         _ => set_ok(),
     }
+}
+
+/// `softoff,1:<unix_ts>` / `softon,1:<unix_ts>` (§3.5): schedules standby or wake at
+/// `unix_ts` and answers `success <option>:<unix_ts>` as the Avalon Q does
+/// (`fixtures/avalon_q_ascset_softoff_asic-rs.json`).
+fn soft_switch(state: &mut DeviceState, option: &str, args: &[&str]) -> Reply {
+    let trigger = match args {
+        [value] => value
+            .split_once(':')
+            .filter(|(index, _)| *index == "1")
+            .and_then(|(_, ts)| ts.parse::<u64>().ok()),
+        _ => None,
+    };
+    let Some(trigger) = trigger else {
+        return set_failed(format!("invalid {option} value, expect 1:<unix time>"));
+    };
+    state.schedule_soft_switch(trigger, option == "softoff");
+    set_info(format!("success {option}:{trigger}"))
 }
 
 enum Setting {

@@ -53,6 +53,8 @@ pub struct DeviceSnapshot {
     pub best_diff: f64,
     /// Current fault mode.
     pub fault: Fault,
+    /// Mining paused (AxeOS pause / Avalon softoff): hashrate 0, idle power.
+    pub paused: bool,
 }
 
 impl SimControl {
@@ -129,6 +131,7 @@ impl SimControl {
             shares_rejected: state.rejected,
             best_diff: state.best_ever,
             fault: state.fault,
+            paused: state.paused,
         }
     }
 

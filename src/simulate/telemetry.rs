@@ -26,6 +26,8 @@ const DIFF1_HASHES: f64 = 4_294_967_296.0;
 const AMBIENT_C: f64 = 25.0;
 /// Probability that a found share is rejected by the pool.
 const REJECT_PROBABILITY: f64 = 0.002;
+/// Power a paused device still draws (controller, Wi-Fi, fan at minimum), W.
+pub(crate) const PAUSED_POWER_W: f64 = 3.0;
 /// At most this many seconds are stepped one by one on catch-up; an older gap jumps.
 const MAX_CATCH_UP_STEPS: i64 = 86_400;
 
@@ -111,6 +113,10 @@ pub(crate) struct DeviceState {
     pub restarts: u32,
     calibrating_until: Option<i64>,
     pending_reboot: Option<i64>,
+    /// Mining paused (AxeOS `miningPaused`, Avalon `SoftOFF` ≠ 0): no hashrate, idle power.
+    pub paused: bool,
+    /// A scheduled Avalon soft switch: (device second, paused afterwards).
+    pending_soft_switch: Option<(i64, bool)>,
     /// Hashes computed since boot.
     pub total_hashes: f64,
     /// cgminer local work counter (`LW`).
@@ -208,6 +214,8 @@ impl DeviceState {
             restarts: 0,
             calibrating_until: None,
             pending_reboot: None,
+            paused: false,
+            pending_soft_switch: None,
             total_hashes: 0.0,
             local_work: 0.0,
             diff1_work: 0.0,
@@ -299,6 +307,12 @@ impl DeviceState {
                 self.pending_reboot = None;
                 self.boot_at(self.stepped_s);
             }
+            if let Some((at, paused)) = self.pending_soft_switch
+                && at <= self.stepped_s
+            {
+                self.pending_soft_switch = None;
+                self.set_paused(paused);
+            }
             self.step();
         }
     }
@@ -327,6 +341,27 @@ impl DeviceState {
         } else {
             let delay = i64::try_from(delay_s).unwrap_or(i64::MAX / 2);
             self.pending_reboot = Some(self.now_s() + delay);
+        }
+    }
+
+    /// Pauses or resumes mining now; hashrate and power follow at once, so the next read
+    /// already shows 0 H/s and idle power (the firmware stops the ASIC job immediately).
+    pub(crate) fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        self.pending_soft_switch = None;
+        self.hashrate_hs = (self.nominal_hs() * self.hash_factor).max(0.0);
+        self.power_w = self.nominal_power_w() * self.power_factor;
+    }
+
+    /// Avalon `ascset 0,softoff|softon,1:<unix_ts>`: switches at `unix_ts` on the device
+    /// clock (now, if that time has passed).
+    pub(crate) fn schedule_soft_switch(&mut self, unix_ts: u64, paused: bool) {
+        let delay = i64::try_from(unix_ts).unwrap_or(i64::MAX)
+            - i64::try_from(self.unix_now()).unwrap_or(0);
+        if delay <= 0 {
+            self.set_paused(paused);
+        } else {
+            self.pending_soft_switch = Some((self.now_s() + delay, paused));
         }
     }
 
@@ -365,6 +400,9 @@ impl DeviceState {
 
     /// Hashrate the current settings should give, H/s.
     pub(crate) fn nominal_hs(&self) -> f64 {
+        if self.paused {
+            return 0.0;
+        }
         let profile = self.profile;
         match self.model.kind() {
             MinerKind::Avalon => self.mode_nominal_ghs() * 1e9,
@@ -388,6 +426,9 @@ impl DeviceState {
 
     /// Power the current settings should draw, W: ∝ f·V² on AxeOS, per mode on Avalon.
     pub(crate) fn nominal_power_w(&self) -> f64 {
+        if self.paused {
+            return PAUSED_POWER_W;
+        }
         let profile = self.profile;
         match self.model.kind() {
             MinerKind::Avalon => profile
@@ -407,6 +448,8 @@ impl DeviceState {
 
     fn target_temp_c(&self) -> f64 {
         match self.model.kind() {
+            // Paused chips idle: the fan loop has nothing to hold them at.
+            MinerKind::Avalon if self.paused => AMBIENT_C + 10.0,
             // The Avalon fan loop holds the chips at the mode's target temperature.
             MinerKind::Avalon => self
                 .profile

@@ -5,15 +5,18 @@
 //! unit rates with `next` links for a realistic day shape (cheap overnight, peak
 //! 16:00–19:00 UK) around its clock's "now" (tomorrow's prices appear at 16:00 UK, as on
 //! the real API), and can be told per route to hang, fail with a status, or answer 429 with
-//! a Retry-After. It counts hits per route so tests can count outbound requests. Each request
-//! is answered on its own thread, so a hung route does not delay the others.
+//! a Retry-After. It counts hits per route so tests can count outbound requests. Each
+//! connection is answered on its own thread and closed after one reply, so a hung route does
+//! not delay the others. (std only: tiny_http's worker pool can queue a new connection behind
+//! idle keep-alive ones, which made "one hung pool" tests flaky.)
 //!
 //! Paths: `/v1/products/`, `/v1/products/<code>/electricity-tariffs/E-1R-<code>-<R>/
 //! standard-unit-rates/`, `/api/v3/simple/price`, `/users/<address>`, `/pool/pool.status`,
 //! `/<coin>/api/accounts/<address>` (so the SoloPool template is `<base>/{coin}`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -49,6 +52,8 @@ pub enum Fault {
     None,
     /// Accept the request and never answer (until the fault is cleared or 60 s pass).
     Hang,
+    /// Answer normally, but only after this many milliseconds (a slow server).
+    Delay(u64),
     /// Answer with this HTTP status.
     Status(u16),
     /// Answer 429 with `Retry-After: <seconds>`.
@@ -115,19 +120,17 @@ struct Shared {
 /// A running fixture server; stopped on drop.
 pub struct FixtureServer {
     shared: Arc<Shared>,
-    server: Arc<tiny_http::Server>,
     accept: Option<JoinHandle<()>>,
 }
 
 impl FixtureServer {
     /// Starts on `127.0.0.1:0` with `clock` deciding "now" for the Agile prices.
     pub fn start(clock: Arc<dyn Clock>) -> Result<FixtureServer, String> {
-        let server = tiny_http::Server::http("127.0.0.1:0")
+        let listener = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| format!("fixture server: cannot listen on 127.0.0.1: {e}"))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or("fixture server: not an IP listener")?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("fixture server: no local address: {e}"))?;
         let shared = Arc::new(Shared {
             clock,
             addr,
@@ -139,18 +142,15 @@ impl FixtureServer {
             stopping: AtomicBool::new(false),
             requests: AtomicU64::new(0),
         });
-        let server = Arc::new(server);
         let accept = {
-            let server = Arc::clone(&server);
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("fixture-server".into())
-                .spawn(move || accept_loop(&server, &shared))
+                .spawn(move || accept_loop(&listener, &shared))
                 .map_err(|e| format!("fixture server: cannot start thread: {e}"))?
         };
         Ok(FixtureServer {
             shared,
-            server,
             accept: Some(accept),
         })
     }
@@ -234,7 +234,8 @@ impl FixtureServer {
 impl Drop for FixtureServer {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        self.server.unblock();
+        // Wake the blocking accept() so the loop sees the flag.
+        let _ = TcpStream::connect_timeout(&self.shared.addr, Duration::from_secs(1));
         if let Some(handle) = self.accept.take() {
             let _ = handle.join();
         }
@@ -245,32 +246,59 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn accept_loop(server: &tiny_http::Server, shared: &Arc<Shared>) {
-    while !shared.stopping.load(Ordering::SeqCst) {
-        let Ok(request) = server.recv() else {
-            break;
-        };
+/// One thread per connection, one request per connection (`Connection: close`): simple,
+/// and a hung route can never queue other requests behind it.
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
+        let Ok(stream) = stream else {
+            continue;
+        };
         let shared = Arc::clone(shared);
         let _ = std::thread::Builder::new()
             .name("fixture-request".into())
-            .spawn(move || handle(request, &shared));
+            .spawn(move || handle(stream, &shared));
     }
 }
 
 type Reply = (u16, String, Vec<(String, String)>);
 
-fn handle(request: tiny_http::Request, shared: &Shared) {
+/// The request line's target and the headers (lower-case names) of one GET.
+fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<(String, String)>)> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 || head.len() > 16 * 1024 {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let mut request_line = lines.next()?.split_whitespace();
+    let (_method, target) = (request_line.next()?, request_line.next()?);
+    let headers = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some((target.to_string(), headers))
+}
+
+fn handle(mut stream: TcpStream, shared: &Shared) {
+    let Some((url, headers)) = read_request(&mut stream) else {
+        return;
+    };
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    for header in request.headers() {
-        let name = header.field.as_str().as_str().to_ascii_lowercase();
+    for (name, value) in headers {
         if name == "x-cg-demo-api-key" || name == "user-agent" {
-            lock(&shared.headers).insert(name, header.value.as_str().to_string());
+            lock(&shared.headers).insert(name, value);
         }
     }
-    let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let query = parse_query(query);
     let route = route_of(path);
@@ -282,17 +310,18 @@ fn handle(request: tiny_http::Request, shared: &Shared) {
             .unwrap_or(Fault::None);
         match fault {
             Fault::None => {}
+            Fault::Delay(ms) => std::thread::sleep(Duration::from_millis(ms)),
             Fault::Hang => {
                 hang(shared, route);
                 return;
             }
             Fault::Status(code) => {
-                return respond(request, (code, r#"{"detail":"fault"}"#.into(), vec![]));
+                return respond(stream, (code, r#"{"detail":"fault"}"#.into(), vec![]));
             }
             Fault::TooManyRequests { retry_after_s } => {
                 let headers = vec![("Retry-After".to_string(), retry_after_s.to_string())];
                 return respond(
-                    request,
+                    stream,
                     (429, r#"{"detail":"rate limited"}"#.into(), headers),
                 );
             }
@@ -307,7 +336,7 @@ fn handle(request: tiny_http::Request, shared: &Shared) {
         Some(Route::Solopool) => ok(body(shared, Route::Solopool, SOLOPOOL_ACCOUNT_BODY)),
         None => not_found(),
     };
-    respond(request, reply);
+    respond(stream, reply);
 }
 
 fn hang(shared: &Shared, route: Route) {
@@ -318,17 +347,30 @@ fn hang(shared: &Shared, route: Route) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Dropping the request without responding closes the connection.
+    // Returning drops the stream without an answer: the client sees a closed connection.
 }
 
-fn respond(request: tiny_http::Request, (status, body, headers): Reply) {
-    let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+fn respond(mut stream: TcpStream, (status, body, headers): Reply) {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (name, value) in headers {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response = response.with_header(header);
-        }
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    let _ = request.respond(response);
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body.as_bytes());
+    let _ = stream.flush();
 }
 
 fn ok(body: String) -> Reply {

@@ -316,10 +316,7 @@ impl HubInner {
     fn run_octopus(&self) -> Option<FeedError> {
         let agile = self.agile.as_ref()?;
         let now_s = self.clock.now_s();
-        match agile.run(&self.http, self.store.as_ref(), now_s) {
-            Ok(_) => None,
-            Err(error) => Some(error),
-        }
+        agile.run(&self.http, self.store.as_ref(), now_s).err()
     }
 
     fn fetch_pool(&self, pool: &PoolFeed) -> Result<PoolStats, FeedError> {

@@ -565,10 +565,10 @@ impl AgileFeed {
         if let Some(pinned) = &self.pinned_product {
             return Ok(pinned.clone());
         }
-        if let Some((code, at)) = &self.lock().product {
-            if now_s < at + PRODUCT_TTL_S {
-                return Ok(code.clone());
-            }
+        if let Some((code, at)) = &self.lock().product
+            && now_s < at + PRODUCT_TTL_S
+        {
+            return Ok(code.clone());
         }
         let code = discover_product(http, &self.base, now_s, &self.counters)?;
         self.lock().product = Some((code.clone(), now_s));

@@ -13,6 +13,7 @@
 //! read back by [`Tariff::price_at`], which answers a fixed-price tariff just as well.
 //!
 //! # Files
+//! - [`settings`]: the `[energy]`, `[[pools]]`, `[feeds]`, `[cache]` view of the config.
 //! - [`clock`]: the injectable clock every TTL, back-off and schedule decision reads.
 //! - [`http`]: the one blocking HTTP client (ureq 3, rustls, timeouts, body cap, typed errors).
 //! - [`cache`]: TTL, single-flight, serve-stale and back-off on top of `quick_cache`.

@@ -7,9 +7,13 @@
 //! [format u8 = 1] then per sample:
 //!   varint  presence mask XOR the previous sample's mask (0 = same fields as before)
 //!   varint  ts: absolute ms for the first sample, then zigzag(Δts − previous Δts)
-//!   for each present field, in the order of `Field`:
+//!   varint  changed mask: bit i = field i is present and differs from its previous value
+//!   for each changed field, in the order of `Field`:
 //!     zigzag varint of (quantised value − the field's previous quantised value)
-//!     (best_diff: varint of its f64 bits XOR the previous bits: lossless, 1 byte if equal)
+//!     (best_diff: varint of its f64 bits XOR the previous bits, lossless;
+//!      hashrate: a byte e = trailing decimal zeros of the value, then the zigzag delta
+//!      in units of 10^e, see `put_scaled_delta`)
+//!   a present field that did not change costs nothing
 //! ```
 //!
 //! The mask has bit 0 = `online` and one bit per optional field, so a missing value stays
@@ -30,8 +34,8 @@
 //! | best_diff | exact f64 bits |
 //! | mode | its one-byte code |
 //!
-//! A steady 10 s poll of a Bitaxe costs about 15–20 bytes per sample, most of it the
-//! hashrate noise.
+//! A steady 10 s poll of a Bitaxe costs about 15 bytes per sample, most of it the noise
+//! of hashrate, power and temperatures.
 
 use super::codec::{DecodeError, Reader, put_varint, zigzag};
 use crate::model::{Mode, Sample};
@@ -199,11 +203,23 @@ impl BlockWriter {
         }
         state.ts = sample.ts_ms;
         state.mask = mask;
+        let mut changed = 0u64;
+        for (index, value) in fields.iter().enumerate() {
+            if value.is_some_and(|v| v != state.values[index]) {
+                changed |= 1 << index;
+            }
+        }
+        put_varint(&mut self.bytes, changed);
         for (index, value) in fields.iter().enumerate() {
             let Some(value) = *value else { continue };
+            if changed & (1 << index) == 0 {
+                continue;
+            }
             let previous = state.values[index];
             if index == Field::BestDiff as usize {
                 put_varint(&mut self.bytes, (value ^ previous) as u64);
+            } else if index == Field::Hashrate as usize {
+                put_scaled_delta(&mut self.bytes, previous, value);
             } else {
                 put_varint(&mut self.bytes, zigzag(value.wrapping_sub(previous)));
             }
@@ -234,6 +250,42 @@ impl BlockWriter {
     }
 }
 
+/// Powers of ten up to 10^15, the most trailing zeros a scaled delta uses.
+const POW10: [i64; 16] = {
+    let mut table = [1i64; 16];
+    let mut i = 1;
+    while i < 16 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// Writes `value` against `previous` in units of 10^e, where e is the number of
+/// trailing decimal zeros of `value` (devices print hashrates as GH/s with two decimals,
+/// so a value in H/s usually ends in seven zeros). Lossless: `value` is a multiple of
+/// 10^e, and the decoder derives the same base from `previous`.
+fn put_scaled_delta(out: &mut Vec<u8>, previous: i64, value: i64) {
+    let mut exponent = 0;
+    while exponent < 15 && value != 0 && value % POW10[exponent + 1] == 0 {
+        exponent += 1;
+    }
+    let unit = POW10[exponent];
+    out.push(exponent as u8);
+    put_varint(out, zigzag((value / unit).wrapping_sub(previous / unit)));
+}
+
+/// Inverse of [`put_scaled_delta`].
+fn read_scaled_delta(reader: &mut Reader<'_>, previous: i64) -> Result<i64, DecodeError> {
+    let exponent = usize::from(reader.byte()?);
+    let unit = *POW10
+        .get(exponent)
+        .ok_or(DecodeError("scale exponent out of range"))?;
+    Ok((previous / unit)
+        .wrapping_add(reader.signed()?)
+        .wrapping_mul(unit))
+}
+
 /// Decodes every sample of a block, calling `each` in time order. Returns the final delta
 /// state (used to resume appending).
 fn decode_into(
@@ -260,15 +312,24 @@ fn decode_into(
             state.ts = state.ts.wrapping_add(state.ts_delta as u64);
         }
         state.mask = mask;
+        let changed = reader.varint()?;
+        if (changed << 1) & !mask != 0 {
+            return Err(DecodeError("changed field is not present"));
+        }
         let mut fields = [None; FIELDS];
         for (index, field) in fields.iter_mut().enumerate() {
             if mask & (1 << (index + 1)) == 0 {
                 continue;
             }
-            let value = if index == Field::BestDiff as usize {
-                (reader.varint()? as i64) ^ state.values[index]
+            let previous = state.values[index];
+            let value = if changed & (1 << index) == 0 {
+                previous
+            } else if index == Field::BestDiff as usize {
+                (reader.varint()? as i64) ^ previous
+            } else if index == Field::Hashrate as usize {
+                read_scaled_delta(&mut reader, previous)?
             } else {
-                state.values[index].wrapping_add(reader.signed()?)
+                previous.wrapping_add(reader.signed()?)
             };
             state.values[index] = value;
             *field = Some(value);

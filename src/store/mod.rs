@@ -284,6 +284,19 @@ impl Store {
         &self.path
     }
 
+    /// Pages of the file in use by tables (as opposed to free pages awaiting reuse), in
+    /// bytes; `None` for a read-only store. For `hmm bench`.
+    pub(crate) fn used_bytes(&self) -> Option<u64> {
+        let Handle::Write(db) = &self.handle else {
+            return None;
+        };
+        let txn = db.begin_write().ok()?;
+        let stats = txn.stats().ok()?;
+        let used = stats.allocated_pages() * stats.page_size() as u64;
+        txn.abort().ok()?;
+        Some(used)
+    }
+
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
         let result = match &self.handle {
             Handle::Write(db) => db.begin_read(),

@@ -30,13 +30,12 @@ pub(super) fn open_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
-/// What memory (or the `live` table) adds to the file for one miner: full blocks not yet
-/// committed, the open block, and slot rollups not yet in `slots`.
+/// What memory (or the `live` table) adds to the file for one miner's samples: full
+/// blocks not yet committed and the open block.
 #[derive(Default)]
 struct Overlay {
     sealed: Vec<(u64, Vec<u8>)>,
     open: Vec<u8>,
-    slots: Vec<SlotRollup>,
 }
 
 impl Store {
@@ -118,16 +117,8 @@ impl Store {
                     overlay.sealed.push((*first_ts, bytes.clone()));
                 }
             }
-            overlay.slots.extend(
-                state
-                    .closed_slots
-                    .iter()
-                    .filter(|s| s.miner_id == miner_id)
-                    .cloned(),
-            );
             if let Some(miner) = state.miners.get(&miner_id) {
                 overlay.open = miner.block.bytes().to_vec();
-                overlay.slots.extend(miner.slot.clone());
             }
             let txn = self.begin_read()?;
             return Ok((txn, overlay));
@@ -138,10 +129,9 @@ impl Store {
                 .map_err(|e| StoreError::db(&self.path, "reading a live row", e))?
                 .map(|guard| guard.value().to_vec());
             if let Some(row) = row {
-                let (open, slot) = decode_live(&row, miner_id)
+                let (open, _) = decode_live(&row, miner_id)
                     .map_err(|e| self.corrupt(format!("live/{miner_id}"), e))?;
                 overlay.open = open.bytes().to_vec();
-                overlay.slots.extend(slot);
             }
         }
         Ok((txn, overlay))
@@ -168,6 +158,8 @@ impl Store {
             return Ok(SamplePage::default());
         }
         let (txn, overlay) = self.snapshot(miner_id)?;
+        // Sample is large: size the page once (a day at 10 s is 8 640 samples).
+        samples.reserve(limit.min(16_384) + 1);
         let place = |ts: u64| format!("telemetry/({miner_id}, {ts})");
         if let Some(table) = open_table(&self.path, &txn, TELEMETRY)? {
             let fail = |e: redb::StorageError| StoreError::db(&self.path, "reading samples", e);
@@ -233,13 +225,41 @@ impl Store {
             Some(id) => vec![id],
             None => self.all_ids()?,
         };
+        // One snapshot for all miners: memory's unwritten rollups and a read transaction
+        // taken under the same lock.
+        let mut pending: Vec<SlotRollup> = Vec::new();
+        let txn = match &self.state {
+            Some(state) => {
+                let state = state.lock().unwrap_or_else(|p| p.into_inner());
+                pending.extend(state.closed_slots.iter().cloned());
+                pending.extend(state.miners.values().filter_map(|m| m.slot.clone()));
+                self.begin_read()?
+            }
+            None => {
+                let txn = self.begin_read()?;
+                if let Some(live) = open_table(&self.path, &txn, LIVE)? {
+                    for id in &ids {
+                        let row = ReadableTable::get(&live, *id)
+                            .map_err(|e| StoreError::db(&self.path, "reading a live row", e))?
+                            .map(|guard| guard.value().to_vec());
+                        if let Some(row) = row {
+                            let (_, slot) = decode_live(&row, *id)
+                                .map_err(|e| self.corrupt(format!("live/{id}"), e))?;
+                            pending.extend(slot);
+                        }
+                    }
+                }
+                txn
+            }
+        };
+        pending.retain(|s| s.slot_start_s >= from_s && s.slot_start_s < to_s);
+        let table = open_table(&self.path, &txn, SLOTS)?;
+        let fail = |e: redb::StorageError| StoreError::db(&self.path, "reading slots", e);
         let mut out = Vec::new();
         for id in ids {
-            let (txn, overlay) = self.snapshot(id)?;
             let mut merged = BTreeMap::new();
-            if let Some(table) = open_table(&self.path, &txn, SLOTS)? {
-                let fail = |e: redb::StorageError| StoreError::db(&self.path, "reading slots", e);
-                for entry in ReadableTable::range(&table, (id, from_s)..(id, to_s)).map_err(fail)? {
+            if let Some(table) = &table {
+                for entry in ReadableTable::range(table, (id, from_s)..(id, to_s)).map_err(fail)? {
                     let (key, value) = entry.map_err(fail)?;
                     let start = key.value().1;
                     let slot = rollup::from_bytes(value.value(), id, start)
@@ -247,10 +267,8 @@ impl Store {
                     merged.insert(start, slot);
                 }
             }
-            for slot in overlay.slots {
-                if slot.slot_start_s >= from_s && slot.slot_start_s < to_s {
-                    merged.insert(slot.slot_start_s, slot);
-                }
+            for slot in pending.iter().filter(|s| s.miner_id == id) {
+                merged.insert(slot.slot_start_s, slot.clone());
             }
             out.extend(merged.into_values());
         }

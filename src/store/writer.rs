@@ -51,6 +51,10 @@ pub(super) struct WriterState {
     dirty_live: BTreeSet<u32>,
     /// When the last commit finished.
     last_commit: Instant,
+    /// Newest sample timestamp covered by the last commit (or the first sample seen).
+    commit_mark_ts: Option<u64>,
+    /// Newest sample timestamp appended.
+    newest_ts: u64,
 }
 
 /// Encodes a `live` row: the open block and the current slot rollup.
@@ -132,6 +136,8 @@ impl Store {
             dirty_statuses: BTreeSet::new(),
             dirty_live: BTreeSet::new(),
             last_commit: Instant::now(),
+            commit_mark_ts: None,
+            newest_ts: 0,
         })
     }
 
@@ -173,7 +179,7 @@ impl Store {
         for sample in samples {
             state.add_sample(sample, max_gap_ms);
         }
-        if state.last_commit.elapsed() >= self.options.commit_interval {
+        if state.commit_due(self.options.commit_interval) {
             self.commit(&mut state)?;
         }
         Ok(())
@@ -252,11 +258,23 @@ impl Store {
         state.dirty_live.clear();
         state.dirty_statuses.clear();
         state.last_commit = Instant::now();
+        state.commit_mark_ts = Some(state.newest_ts);
         Ok(())
     }
 }
 
 impl WriterState {
+    /// Whether a commit is due: `interval` has passed since the last commit by the wall
+    /// clock, or by the samples' own timestamps (the same thing for a live daemon; the
+    /// latter makes back-filling and benchmarks commit as a live daemon would).
+    fn commit_due(&self, interval: std::time::Duration) -> bool {
+        let interval_ms = interval.as_millis().min(u128::from(u64::MAX)) as u64;
+        let by_data = self
+            .commit_mark_ts
+            .is_some_and(|mark| self.newest_ts >= mark.saturating_add(interval_ms));
+        by_data || self.last_commit.elapsed() >= interval
+    }
+
     /// Applies one sample: rollup of its slot, open block, newest sample.
     fn add_sample(&mut self, sample: &Sample, max_gap_ms: u64) {
         let sample = block::normalise(sample);
@@ -286,6 +304,8 @@ impl WriterState {
             let first_ts = full.first_ts().expect("a full block has samples");
             self.sealed.push((id, first_ts, full.bytes().to_vec()));
         }
+        self.newest_ts = self.newest_ts.max(sample.ts_ms);
+        self.commit_mark_ts.get_or_insert(sample.ts_ms);
         miner.last = Some(sample);
         self.dirty_live.insert(id);
     }

@@ -51,6 +51,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         "check-config" => check_config(rest),
         "detect" => detect_command(rest),
         "simulate" => simulate_command(rest),
+        "bench" => bench_command(rest),
         other => {
             eprintln!("hmm: unknown command '{other}'\n\n{USAGE}");
             2
@@ -227,4 +228,71 @@ fn parse_simulate(args: Vec<OsString>) -> Result<crate::simulate::SimulateOption
         }
     }
     Ok(options)
+}
+
+/// `hmm bench [--json] [--miners N] [--days D] [--interval 10s] [--dir PATH]`.
+fn bench_command(args: Vec<OsString>) -> i32 {
+    let options = match parse_bench_args(args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("hmm bench: {message}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    let (options, json) = options;
+    match crate::bench::run(&options) {
+        Ok(report) if json => {
+            println!("{}", report.to_json());
+            0
+        }
+        Ok(report) => {
+            print!("{}", report.to_table());
+            0
+        }
+        Err(message) => {
+            eprintln!("hmm bench: {message}");
+            1
+        }
+    }
+}
+
+fn parse_bench_args(args: Vec<OsString>) -> Result<(crate::bench::BenchOptions, bool), String> {
+    use lexopt::prelude::*;
+    let mut options = crate::bench::BenchOptions::default();
+    let mut json = false;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("json") => json = true,
+            Long("miners") => {
+                options.miners = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .parse()
+                    .map_err(|e| format!("--miners: {e} (give a whole number, e.g. 100)"))?;
+            }
+            Long("days") => {
+                let days: f64 = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .parse()
+                    .map_err(|e| format!("--days: {e} (give a number, e.g. 7 or 0.5)"))?;
+                if !(days > 0.0 && days <= 3650.0) {
+                    return Err("--days must be between 0 and 3650".to_string());
+                }
+                options.days = days;
+            }
+            Long("interval") => {
+                let text = parser.value().map_err(|e| e.to_string())?;
+                options.interval = humantime::parse_duration(&text.to_string_lossy())
+                    .map_err(|e| format!("--interval: {e} (e.g. 10s)"))?;
+            }
+            Long("dir") => options.dir = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    if options.miners == 0 {
+        return Err("--miners must be at least 1".to_string());
+    }
+    Ok((options, json))
 }

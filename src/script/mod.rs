@@ -15,6 +15,7 @@ pub mod aggregate;
 pub mod api;
 pub mod automation;
 pub mod bench;
+pub mod commands;
 pub mod data;
 pub mod engine;
 pub mod notify;

@@ -179,7 +179,7 @@ fn dst_fleet() -> (Arc<MemoryData>, Vec<Sample>, u64) {
         }
         acc += 7;
         // Rejects are frequent before the restart and rare after it.
-        if i % (if t < restart_s { 2 } else { 9 }) == 0 {
+        if i.is_multiple_of(if t < restart_s { 2 } else { 9 }) {
             rej += 1;
         }
         let online = !(off_from..off_to).contains(&t);

@@ -52,6 +52,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         "detect" => detect_command(rest),
         "simulate" => simulate_command(rest),
         "bench" => bench_command(rest),
+        "widget" => script_command(rest, true),
+        "rule" => script_command(rest, false),
         other => {
             eprintln!("hmm: unknown command '{other}'\n\n{USAGE}");
             2
@@ -295,4 +297,87 @@ fn parse_bench_args(args: Vec<OsString>) -> Result<(crate::bench::BenchOptions, 
         return Err("--miners must be at least 1".to_string());
     }
     Ok((options, json))
+}
+
+/// `hmm widget run NAME [--json] [--demo] [--dir DIR]` and
+/// `hmm rule test NAME --at TIME [--demo] [--dir DIR]`.
+fn script_command(args: Vec<OsString>, widget: bool) -> i32 {
+    use lexopt::prelude::*;
+    let (verb, usage) = if widget {
+        (
+            "run",
+            "usage: hmm widget run NAME [--json] [--demo] [--dir WIDGETS_DIR]",
+        )
+    } else {
+        (
+            "test",
+            "usage: hmm rule test NAME --at TIME [--demo] [--dir SCRIPTS_DIR]",
+        )
+    };
+    let mut parser = lexopt::Parser::from_args(args);
+    let (mut positional, mut json, mut demo, mut at, mut dir) =
+        (Vec::new(), false, false, None, None);
+    loop {
+        let arg = match parser.next() {
+            Ok(Some(arg)) => arg,
+            Ok(None) => break,
+            Err(err) => {
+                eprintln!("hmm: {err}\n{usage}");
+                return 2;
+            }
+        };
+        let parsed: Result<(), lexopt::Error> = match arg {
+            Long("json") => {
+                json = true;
+                Ok(())
+            }
+            Long("demo") => {
+                demo = true;
+                Ok(())
+            }
+            Long("at") => parser
+                .value()
+                .and_then(|v| v.string())
+                .map(|v| at = Some(v)),
+            Long("dir") => parser
+                .value()
+                .map(|v| dir = Some(std::path::PathBuf::from(v))),
+            Value(v) => v.string().map(|v| positional.push(v)),
+            other => Err(other.unexpected()),
+        };
+        if let Err(err) = parsed {
+            eprintln!("hmm: {err}\n{usage}");
+            return 2;
+        }
+    }
+    let [v, name] = positional.as_slice() else {
+        eprintln!("{usage}");
+        return 2;
+    };
+    if v != verb || (!widget && at.is_none()) {
+        eprintln!("{usage}");
+        return 2;
+    }
+    let outcome = crate::script::commands::command_data(demo).and_then(|data| {
+        if widget {
+            crate::script::commands::widget_run(data, dir.as_deref(), name, json)
+        } else {
+            crate::script::commands::rule_test(
+                data,
+                dir.as_deref(),
+                name,
+                at.as_deref().unwrap_or_default(),
+            )
+        }
+    });
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(err) => {
+            eprintln!("hmm: {err}");
+            1
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod feeds;
 pub mod logging;
 pub mod model;
 pub mod mqtt;
+pub mod script;
 pub mod simulate;
 pub mod store;
 pub mod ukclock;

@@ -48,6 +48,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             print!("{USAGE}");
             0
         }
+        "run" => run_command(rest),
+        "demo" => demo_command(rest),
+        "status" => status_command(rest),
         "check-config" => check_config(rest),
         "detect" => detect_command(rest),
         "simulate" => simulate_command(rest),
@@ -380,4 +383,171 @@ fn script_command(args: Vec<OsString>, widget: bool) -> i32 {
             1
         }
     }
+}
+
+/// `hmm run --config FILE`: the daemon.
+fn run_command(args: Vec<OsString>) -> i32 {
+    use lexopt::prelude::*;
+    let usage = "usage: hmm run --config FILE";
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut config: Option<std::path::PathBuf> = None;
+    loop {
+        match parser.next() {
+            Ok(None) => break,
+            Ok(Some(Short('c') | Long("config"))) => match parser.value() {
+                Ok(value) => config = Some(value.into()),
+                Err(err) => {
+                    eprintln!("hmm run: {err}\n{usage}");
+                    return 2;
+                }
+            },
+            Ok(Some(Value(value))) if config.is_none() => config = Some(value.into()),
+            Ok(Some(Short('h') | Long("help"))) => {
+                println!("{usage}");
+                return 0;
+            }
+            Ok(Some(other)) => {
+                eprintln!("hmm run: {}\n{usage}", other.unexpected());
+                return 2;
+            }
+            Err(err) => {
+                eprintln!("hmm run: {err}\n{usage}");
+                return 2;
+            }
+        }
+    }
+    let Some(config) = config.or_else(default_config_path) else {
+        eprintln!(
+            "hmm run: no config file given and none found at /etc/hmm/hmm.toml or ./hmm.toml\n{usage}"
+        );
+        return 2;
+    };
+    crate::daemon::run_from_config_file(&config)
+}
+
+/// The config file used when none is given: `./hmm.toml`, then `/etc/hmm/hmm.toml`.
+fn default_config_path() -> Option<std::path::PathBuf> {
+    ["hmm.toml", "/etc/hmm/hmm.toml"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|path| path.is_file())
+}
+
+/// `hmm demo [--mqtt HOST:PORT] [--web ADDR] [--miners N] [--for DURATION] [--data-dir DIR]`.
+fn demo_command(args: Vec<OsString>) -> i32 {
+    use lexopt::prelude::*;
+    let usage = "usage: hmm demo [--mqtt HOST:PORT] [--web ADDR:PORT] [--miners N] [--for 30s] [--data-dir DIR] [--poll 5s]";
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut options = crate::demo::DemoOptions::default();
+    loop {
+        let arg = match parser.next() {
+            Ok(None) => break,
+            Ok(Some(arg)) => arg,
+            Err(err) => {
+                eprintln!("hmm demo: {err}\n{usage}");
+                return 2;
+            }
+        };
+        let value = |parser: &mut lexopt::Parser| -> Result<String, String> {
+            parser
+                .value()
+                .map_err(|e| e.to_string())?
+                .string()
+                .map_err(|e| e.to_string())
+        };
+        let parsed: Result<(), String> = match arg {
+            Long("mqtt") => value(&mut parser).map(|v| options.mqtt = Some(v)),
+            Long("web") => value(&mut parser).and_then(|v| {
+                v.parse()
+                    .map(|addr| options.web = Some(addr))
+                    .map_err(|_| format!("--web {v}: use an address such as 127.0.0.1:8080"))
+            }),
+            Long("miners") => value(&mut parser).and_then(|v| match v.parse::<usize>() {
+                Ok(n) if (1..=500).contains(&n) => {
+                    options.miners = Some(n);
+                    Ok(())
+                }
+                _ => Err(format!("--miners {v}: use a number from 1 to 500")),
+            }),
+            Long("for") => value(&mut parser).and_then(|v| {
+                humantime::parse_duration(&v)
+                    .map(|d| options.run_for = Some(d))
+                    .map_err(|_| format!("--for {v}: use a duration such as 30s"))
+            }),
+            Long("poll") => value(&mut parser).and_then(|v| match humantime::parse_duration(&v) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => {
+                    options.poll_interval = Some(d);
+                    Ok(())
+                }
+                _ => Err(format!("--poll {v}: use a duration of at least 1s")),
+            }),
+            Long("data-dir") => value(&mut parser).map(|v| options.data_dir = Some(v.into())),
+            Short('h') | Long("help") => {
+                println!("{usage}");
+                return 0;
+            }
+            other => Err(other.unexpected().to_string()),
+        };
+        if let Err(err) = parsed {
+            eprintln!("hmm demo: {err}\n{usage}");
+            return 2;
+        }
+    }
+    crate::demo::run(options)
+}
+
+/// `hmm status [--json] [--config FILE | --data-dir DIR]`.
+fn status_command(args: Vec<OsString>) -> i32 {
+    use lexopt::prelude::*;
+    let usage = "usage: hmm status [--json] [--config FILE | --data-dir DIR]";
+    let mut parser = lexopt::Parser::from_args(args);
+    let (mut json, mut config, mut data_dir) = (
+        false,
+        None::<std::path::PathBuf>,
+        None::<std::path::PathBuf>,
+    );
+    loop {
+        let arg = match parser.next() {
+            Ok(None) => break,
+            Ok(Some(arg)) => arg,
+            Err(err) => {
+                eprintln!("hmm status: {err}\n{usage}");
+                return 2;
+            }
+        };
+        let parsed: Result<(), lexopt::Error> = match arg {
+            Long("json") => {
+                json = true;
+                Ok(())
+            }
+            Short('c') | Long("config") => parser.value().map(|v| config = Some(v.into())),
+            Long("data-dir") => parser.value().map(|v| data_dir = Some(v.into())),
+            Short('h') | Long("help") => {
+                println!("{usage}");
+                return 0;
+            }
+            other => Err(other.unexpected()),
+        };
+        if let Err(err) = parsed {
+            eprintln!("hmm status: {err}\n{usage}");
+            return 2;
+        }
+    }
+    let (data_dir, poll) = match (data_dir, config.or_else(default_config_path)) {
+        (Some(dir), _) => (dir, std::time::Duration::from_secs(10)),
+        (None, Some(path)) => match crate::config::Config::load(&path) {
+            Ok(config) => (config.data_dir, config.poll_interval),
+            Err(errors) => {
+                eprintln!("{errors}");
+                return 1;
+            }
+        },
+        (None, None) => {
+            eprintln!(
+                "hmm status: give --config FILE or --data-dir DIR (no ./hmm.toml or /etc/hmm/hmm.toml found)"
+            );
+            return 2;
+        }
+    };
+    crate::status::run(&data_dir, poll, json)
 }

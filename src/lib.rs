@@ -7,14 +7,20 @@
 
 pub mod bench;
 pub mod cli;
+pub mod collector;
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod demo;
 pub mod devices;
 pub mod feeds;
+pub mod fleet;
 pub mod logging;
 pub mod model;
 pub mod mqtt;
 pub mod script;
 pub mod simulate;
+pub mod status;
 pub mod store;
 pub mod ukclock;
 pub mod units;

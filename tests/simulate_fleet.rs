@@ -136,8 +136,8 @@ async fn axeos_info_has_the_fixture_shape_of_each_generation() {
     ])
     .await;
     let cases = [
-        ("sim-gamma-v2.15-1", "bitaxe_system_info.json"),
-        ("sim-gamma-v2.10-1", "bitaxe_system_info_v2_10.json"),
+        ("sim-gamma-v2-15-1", "bitaxe_system_info.json"),
+        ("sim-gamma-v2-10-1", "bitaxe_system_info_v2_10.json"),
         ("sim-nerdqaxe-1", "nerdqaxe_system_info_v1_0_38.json"),
     ];
     for (name, file) in cases {
@@ -154,7 +154,7 @@ async fn axeos_info_has_the_fixture_shape_of_each_generation() {
         }
     }
     let head = get_json(
-        fleet.device("sim-gamma-v2.15-1").unwrap().addr,
+        fleet.device("sim-gamma-v2-15-1").unwrap().addr,
         "/api/system/info",
     )
     .await;
@@ -180,7 +180,7 @@ async fn axeos_info_has_the_fixture_shape_of_each_generation() {
         "{power} W vs {millivolts} mV × {milliamps} mA"
     );
 
-    let old = fleet.device("sim-gamma-v2.10-1").unwrap();
+    let old = fleet.device("sim-gamma-v2-10-1").unwrap();
     let raw = http(old.addr, "GET", "/api/system/info", "", "").await;
     assert!(
         raw.body.starts_with(b"{\n\t\"power\":\t"),
@@ -193,7 +193,7 @@ async fn axeos_info_has_the_fixture_shape_of_each_generation() {
     assert!(hmm::units::parse_si(best).unwrap() > 1000.0, "{best}");
 
     let supra = get_json(
-        fleet.device("sim-supra-v2.4-1").unwrap().addr,
+        fleet.device("sim-supra-v2-4-1").unwrap().addr,
         "/api/system/info",
     )
     .await;

@@ -833,7 +833,9 @@ fn an_absurd_content_length_is_refused_without_harm() {
     let addr = server.local_addr();
     for length in ["18446744073709551615", "4294967296000"] {
         let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let head = format!(
             "POST /api/miners/bitaxe-1/mode HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
              Authorization: Bearer {TOKEN}\r\nContent-Length: {length}\r\n\r\n{{\"mode\":\"eco\"}}"

@@ -227,6 +227,9 @@ pub struct PoolConfig {
     pub stats: PoolStats,
     /// Address whose statistics are fetched (required by `ckpool` and `solopool`).
     pub account: Option<String>,
+    /// Base URL of a self-hosted pool's web server for `stats = "ckpool-status"`
+    /// (`<stats_url>/pool/pool.status`); default `http://<stratum host>`.
+    pub stats_url: Option<String>,
     /// Coin slug (SoloPool host, e.g. `btc`, `bch`, `dgb-sha`).
     pub coin: String,
     /// A disabled pool is neither switched to nor queried.

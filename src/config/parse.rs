@@ -335,6 +335,14 @@ fn read_pool(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> PoolConfig {
             ))
         }
     });
+    let stats_url = Some(section.parsed(ctx, "stats_url", String::new(), |text| {
+        if text.is_empty() {
+            Ok(String::new())
+        } else {
+            checks::http_url(text)
+        }
+    }))
+    .filter(|url| !url.is_empty());
     PoolConfig {
         name,
         url,
@@ -342,6 +350,7 @@ fn read_pool(ctx: &mut Ctx<'_>, section: &mut Section<'_, '_>) -> PoolConfig {
         password,
         stats,
         account,
+        stats_url,
         coin,
         enabled: section.bool(ctx, "enabled", true),
     }

@@ -72,7 +72,8 @@ impl FleetSpec {
                 let slot = SimModel::ALL.iter().position(|m| *m == model).unwrap_or(0);
                 counters[slot] += 1;
                 DeviceSpec {
-                    name: format!("sim-{}-{}", model.slug(), counters[slot]),
+                    // Config names allow [a-z0-9_-] only: "supra-v2.4" becomes "supra-v2-4".
+                    name: format!("sim-{}-{}", model.slug().replace('.', "-"), counters[slot]),
                     model,
                     fault: Fault::None,
                 }
@@ -470,8 +471,8 @@ mod tests {
     fn mixed_specs_cycle_models_with_unique_names() {
         let spec = FleetSpec::mixed(10, 1);
         assert_eq!(spec.devices.len(), 10);
-        assert_eq!(spec.devices[0].name, "sim-gamma-v2.15-1");
-        assert_eq!(spec.devices[8].name, "sim-gamma-v2.15-2");
+        assert_eq!(spec.devices[0].name, "sim-gamma-v2-15-1");
+        assert_eq!(spec.devices[8].name, "sim-gamma-v2-15-2");
         let names: std::collections::HashSet<_> = spec.devices.iter().map(|d| &d.name).collect();
         assert_eq!(names.len(), 10);
     }

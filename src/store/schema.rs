@@ -31,8 +31,7 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 /// Config name → stable miner id.
 pub(crate) const MINERS: TableDefinition<&str, u32> = TableDefinition::new("miners");
 /// `(miner_id, first_ts_ms)` → sealed block of samples (see `block.rs`).
-pub(crate) const TELEMETRY: TableDefinition<(u32, u64), &[u8]> =
-    TableDefinition::new("telemetry");
+pub(crate) const TELEMETRY: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("telemetry");
 /// `(miner_id, slot_start_s)` → encoded finished slot rollup (see `rollup.rs`).
 pub(crate) const SLOTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("slots");
 /// `(region byte, valid_from_s)` → `(valid_to_s, pence per kWh)`.

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{AuditRecord, MinerStatus, Mode, PricePoint, Sample, SlotRollup};
+use crate::model::{AuditRecord, MinerStatus, PricePoint, Sample, SlotRollup};
 
 pub use server::{WebServer, start};
 
@@ -169,30 +169,8 @@ pub struct Health {
     pub poll_interval: Duration,
 }
 
-/// A state-changing request, as the HTTP API accepts it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ControlAction {
-    /// Set the operating mode.
-    SetMode(Mode),
-    /// Restart the device.
-    Restart,
-    /// Turn hmm's mining switch on or off.
-    SetEnabled(bool),
-    /// Switch to a configured pool, by its `[[pools]]` name.
-    SwitchPool(String),
-}
-
-impl ControlAction {
-    /// Short text for logs and answers, e.g. `set_mode eco`.
-    pub fn describe(&self) -> String {
-        match self {
-            ControlAction::SetMode(mode) => format!("set_mode {}", mode.as_str()),
-            ControlAction::Restart => "restart".to_string(),
-            ControlAction::SetEnabled(on) => format!("set_enabled {on}"),
-            ControlAction::SwitchPool(pool) => format!("switch_pool {pool}"),
-        }
-    }
-}
+/// A state-changing request, as the HTTP API accepts it: the daemon's one control API type.
+pub use crate::control::ControlAction;
 
 /// Why the backend did not carry out a control action. Each maps to an HTTP status.
 #[derive(Debug, Clone, PartialEq)]

@@ -87,6 +87,8 @@
 //! # let response = tiny_http::Response::from_file(File::open(&Path::new("image.png")).unwrap());
 //! let _ = request.respond(response);
 //! ```
+// hmm patch: vendored code is not ours to restyle; silence its lints.
+#![allow(warnings, clippy::all)]
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
@@ -339,9 +341,25 @@ impl Server {
                     }
 
                     Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        // hmm patch: the listener carries SO_RCVTIMEO (so accepted sockets
+                        // inherit a read timeout), which makes an idle accept() fail with
+                        // EAGAIN; the original stopped accepting for good on any error.
+                        // Keep accepting until the server is closed; back off briefly on
+                        // real errors (e.g. EMFILE) instead of spinning.
+                        if inside_close_trigger.load(Relaxed) {
+                            break;
+                        }
+                        match e.kind() {
+                            std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset => {}
+                            _ => {
+                                log::warn!("Error accepting new client: {}", e);
+                                thread::sleep(std::time::Duration::from_millis(100));
+                            }
+                        }
                     }
                 }
             }

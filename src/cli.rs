@@ -309,17 +309,17 @@ fn script_command(args: Vec<OsString>, widget: bool) -> i32 {
     let (verb, usage) = if widget {
         (
             "run",
-            "usage: hmm widget run NAME [--json] [--demo] [--dir WIDGETS_DIR]",
+            "usage: hmm widget run NAME [--json] [--config FILE | --demo] [--dir WIDGETS_DIR]",
         )
     } else {
         (
             "test",
-            "usage: hmm rule test NAME --at TIME [--demo] [--dir SCRIPTS_DIR]",
+            "usage: hmm rule test NAME --at TIME [--config FILE | --demo] [--dir SCRIPTS_DIR]",
         )
     };
     let mut parser = lexopt::Parser::from_args(args);
-    let (mut positional, mut json, mut demo, mut at, mut dir) =
-        (Vec::new(), false, false, None, None);
+    let (mut positional, mut json, mut demo, mut at, mut dir, mut config) =
+        (Vec::new(), false, false, None, None, None::<std::path::PathBuf>);
     loop {
         let arg = match parser.next() {
             Ok(Some(arg)) => arg,
@@ -345,6 +345,9 @@ fn script_command(args: Vec<OsString>, widget: bool) -> i32 {
             Long("dir") => parser
                 .value()
                 .map(|v| dir = Some(std::path::PathBuf::from(v))),
+            Short('c') | Long("config") => parser
+                .value()
+                .map(|v| config = Some(std::path::PathBuf::from(v))),
             Value(v) => v.string().map(|v| positional.push(v)),
             other => Err(other.unexpected()),
         };
@@ -361,7 +364,12 @@ fn script_command(args: Vec<OsString>, widget: bool) -> i32 {
         eprintln!("{usage}");
         return 2;
     }
-    let outcome = crate::script::commands::command_data(demo).and_then(|data| {
+    let data = if demo {
+        crate::script::commands::command_data(true)
+    } else {
+        live_script_data(config, &mut dir, widget)
+    };
+    let outcome = data.and_then(|data| {
         if widget {
             crate::script::commands::widget_run(data, dir.as_deref(), name, json)
         } else {
@@ -551,3 +559,25 @@ fn status_command(args: Vec<OsString>) -> i32 {
     };
     crate::status::run(&data_dir, poll, json)
 }
+
+/// Script data over the configured data directory (`--config`, else ./hmm.toml or
+/// /etc/hmm/hmm.toml). Without `--dir`, the user's scripts are taken from the data
+/// directory as the daemon does.
+fn live_script_data(
+    config: Option<std::path::PathBuf>,
+    dir: &mut Option<std::path::PathBuf>,
+    widget: bool,
+) -> Result<std::sync::Arc<dyn crate::script::ScriptData>, String> {
+    let path = config.or_else(default_config_path).ok_or_else(|| {
+        "give --config FILE (no ./hmm.toml or /etc/hmm/hmm.toml found), or --demo to use a generated fleet".to_string()
+    })?;
+    let config = crate::config::Config::load(&path).map_err(|errors| errors.to_string())?;
+    if dir.is_none() {
+        let own = config.data_dir.join(if widget { "widgets" } else { "scripts" });
+        if own.is_dir() {
+            *dir = Some(own);
+        }
+    }
+    crate::daemon::offline_script_data(&config)
+}
+

@@ -165,6 +165,7 @@ fn apply_reading(entry: &mut MinerEntry, reading: &Reading, ts_ms: u64) {
         log::info!("{}: back online", entry.config.name);
     }
     entry.status.last_error = None;
+    entry.status.modes = crate::devices::capabilities(info).modes;
     entry.info = Some(info.clone());
 }
 

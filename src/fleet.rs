@@ -59,12 +59,13 @@ impl MinerEntry {
         }
     }
 
-    /// What the device supports, from its last reading (nothing until first contact).
+    /// What the device supports, from its last reading; before the first poll only the
+    /// modes remembered from an earlier run, and no control at all.
     pub fn capabilities(&self) -> Capabilities {
         match &self.info {
             Some(info) => capabilities(info),
             None => Capabilities {
-                modes: Vec::new(),
+                modes: self.status.modes.clone(),
                 restart: false,
                 switch_pool: false,
                 pause: false,

@@ -266,4 +266,8 @@ pub struct MinerStatus {
     pub last_error: Option<String>,
     /// Whether mining is enabled (hmm's switch, not the device's power).
     pub enabled: bool,
+    /// Modes the device accepts, from its last reading (persisted so `hmm rule test` and
+    /// a restarted daemon know them before the first poll).
+    #[serde(default)]
+    pub modes: Vec<Mode>,
 }

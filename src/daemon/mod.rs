@@ -479,6 +479,7 @@ fn build_entries(store: &Store, config: &Config) -> Result<Vec<MinerEntry>, Stri
             entry.status.firmware = saved.firmware.clone();
             entry.status.pool = saved.pool.clone();
             entry.status.last_seen_ms = saved.last_seen_ms;
+            entry.status.modes = saved.modes.clone();
             if miner.kind == MinerKind::Auto {
                 entry.kind = saved.kind;
                 entry.status.kind = saved.kind;
@@ -504,6 +505,37 @@ pub fn energy_total_wh(store: &Store, id: u32, manual_power_w: Option<f64>) -> R
             slot.energy_wh + manual_power_w.unwrap_or(0.0) * unpowered_ms / 3_600_000.0
         })
         .sum())
+}
+
+/// Script data over a data directory without a running daemon, for `hmm widget run` and
+/// `hmm rule test`: the store opened read-only beside a possibly running daemon, the
+/// fleet as last persisted, prices from the store; coin prices and pool stats are empty
+/// because nothing here fetches.
+pub fn offline_script_data(config: &Config) -> Result<Arc<dyn crate::script::ScriptData>, String> {
+    let path = config.data_dir.join("hmm.redb");
+    if !path.is_file() {
+        return Err(format!(
+            "no store at {}; run the daemon first, or add --demo to try against a generated fleet",
+            path.display()
+        ));
+    }
+    let store = Arc::new(Store::open_read_only(&path).map_err(|e| e.to_string())?);
+    // Only miners the store already knows: a read-only store cannot assign ids.
+    let known: Vec<String> = store.miner_names().map_err(|e| e.to_string())?.into_iter().map(|(n, _)| n).collect();
+    let mut known_config = config.clone();
+    known_config.miners.retain(|m| known.contains(&m.name));
+    let fleet = Arc::new(Fleet::new(build_entries(&store, &known_config)?));
+    let controller = Arc::new(Controller::new(
+        Arc::clone(&fleet),
+        Arc::clone(&store),
+        config.pools.clone(),
+        settings::device_limits(config),
+        settings::cooldowns(config),
+    ));
+    let price_store: Arc<dyn crate::feeds::PriceStore> = store.clone();
+    let feeds = Arc::new(FeedHub::new(settings::feed_settings(config), Arc::new(SystemClock), price_store)?);
+    let shared: scripts::SharedConfig = Arc::new(RwLock::new(Arc::new(config.clone())));
+    Ok(Arc::new(scripts::DaemonData::new(shared, store, fleet, feeds, controller)))
 }
 
 async fn start_nmminer(config: &Config) -> Result<Option<Arc<NmminerListener>>, String> {

@@ -253,6 +253,7 @@ fn build_miner(index: usize, now_ms: u64, interval_ms: u64, days: u64) -> MinerE
             last_error: offline_from
                 .map(|_| "poll: connect to 192.168.1.62:4028 timed out after 3s".to_string()),
             enabled: true,
+            modes: Vec::new(),
         },
         manual_power_w: template.manual_power_w,
         samples,

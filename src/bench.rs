@@ -111,8 +111,14 @@ impl BenchReport {
             } else {
                 format!("{:.3}", m.value)
             };
-            let budget = m.budget.map(|b| format!("  (budget {b})")).unwrap_or_default();
-            out.push_str(&format!("{:<44} {:>14} {}{}\n", m.label, value, m.unit, budget));
+            let budget = m
+                .budget
+                .map(|b| format!("  (budget {b})"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{:<44} {:>14} {}{}\n",
+                m.label, value, m.unit, budget
+            ));
         }
         out
     }
@@ -147,9 +153,9 @@ impl SyntheticFleet {
             .enumerate()
             .map(|(index, &id)| {
                 let (base_ghs, base_w, base_temp) = match index % 10 {
-                    0 => (1.05, None, 45.0),                   // NMMiner: ~1 MH/s, no power
-                    1 | 2 => (4_000.0, Some(140.0), 70.0),     // Avalon Nano 3S
-                    _ => (1_200.0, Some(18.0), 58.0),          // Bitaxe Gamma
+                    0 => (1.05, None, 45.0),               // NMMiner: ~1 MH/s, no power
+                    1 | 2 => (4_000.0, Some(140.0), 70.0), // Avalon Nano 3S
+                    _ => (1_200.0, Some(18.0), 58.0),      // Bitaxe Gamma
                 };
                 SimMiner {
                     id,
@@ -251,12 +257,17 @@ pub fn synthetic_prices(from_s: u64, to_s: u64, seed: u64) -> Vec<PricePoint> {
 /// that slot's price, read from the store (slot rollups and prices, no raw samples).
 pub fn fleet_cost_pence(store: &Store, region: u8, from_s: u64, to_s: u64) -> Result<f64, String> {
     let slots = store.slots(None, from_s, to_s).map_err(|e| e.to_string())?;
-    let prices = store.prices(region, from_s, to_s).map_err(|e| e.to_string())?;
+    let prices = store
+        .prices(region, from_s, to_s)
+        .map_err(|e| e.to_string())?;
     let mut cost = 0.0;
     for slot in &slots {
         // Prices are sorted and slot-aligned: binary search by start.
         let index = prices.partition_point(|p| p.valid_to_s <= slot.slot_start_s);
-        if let Some(price) = prices.get(index).filter(|p| p.valid_from_s <= slot.slot_start_s) {
+        if let Some(price) = prices
+            .get(index)
+            .filter(|p| p.valid_from_s <= slot.slot_start_s)
+        {
             cost += slot.energy_wh / 1000.0 * price.pence_per_kwh;
         }
     }
@@ -470,7 +481,13 @@ fn measure(path: &Path, options: &BenchOptions) -> Result<BenchReport, String> {
     // Steady state: default settings, cycles of the whole fleet every poll.
     let steady_cycles = (6 * 3600 * 1000 / interval_ms).max(10);
     let before = disk_write_bytes();
-    load(&writer, &mut fleet, now_ms + interval_ms, steady_cycles, interval)?;
+    load(
+        &writer,
+        &mut fleet,
+        now_ms + interval_ms,
+        steady_cycles,
+        interval,
+    )?;
     let after = disk_write_bytes();
     if let (Some(before), Some(after)) = (before, after) {
         report.push_budget(

@@ -46,11 +46,14 @@ fn cycle(n: u64) -> Vec<Sample> {
 
 fn run_child(path: &Path) -> ! {
     let store = Store::open(path, options()).expect("child opens the store");
-    let mut n = store.latest(1).unwrap().map_or(0, |s| (s.ts_ms - T0) / STEP_MS + 1);
+    let mut n = store
+        .latest(1)
+        .unwrap()
+        .map_or(0, |s| (s.ts_ms - T0) / STEP_MS + 1);
     loop {
         store.append_cycle(&cycle(n)).unwrap();
         println!("appended {n}");
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             store.flush().unwrap();
             println!("flushed {n}");
         }
@@ -60,9 +63,16 @@ fn run_child(path: &Path) -> ! {
 
 /// Cycle numbers present for `id`, which must be 0..k without holes.
 fn present(store: &Store, id: u32) -> Option<u64> {
-    let samples = store.range(id, 0, u64::MAX, usize::MAX, None).unwrap().samples;
+    let samples = store
+        .range(id, 0, u64::MAX, usize::MAX, None)
+        .unwrap()
+        .samples;
     for (index, s) in samples.iter().enumerate() {
-        assert_eq!(s.ts_ms, T0 + index as u64 * STEP_MS, "miner {id}: a hole before sample {index}");
+        assert_eq!(
+            s.ts_ms,
+            T0 + index as u64 * STEP_MS,
+            "miner {id}: a hole before sample {index}"
+        );
         assert_eq!(s.shares_accepted, Some(index as u64));
     }
     samples.len().checked_sub(1).map(|k| k as u64)
@@ -79,7 +89,12 @@ fn killed_writers_lose_at_most_one_commit_interval() {
     let mut total_appended = 0;
     for round in 0..20 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "killed_writers_lose_at_most_one_commit_interval", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "killed_writers_lose_at_most_one_commit_interval",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -97,8 +112,16 @@ fn killed_writers_lose_at_most_one_commit_interval() {
             })
         };
         // Wait for the child to be writing, then kill it at a random moment.
-        while !lines.lock().unwrap().iter().any(|l| l.starts_with("appended")) {
-            assert!(child.try_wait().unwrap().is_none(), "round {round}: the child exited early");
+        while !lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("appended"))
+        {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "round {round}: the child exited early"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(rng.u64(0..250)));
@@ -118,19 +141,36 @@ fn killed_writers_lose_at_most_one_commit_interval() {
         let flushed = last("flushed ");
         total_appended += lines.iter().filter(|l| l.starts_with("appended")).count();
 
-        let store = Store::open(&path, options()).unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
+        let store = Store::open(&path, options())
+            .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         let newest = present(&store, 1);
         for id in 2..=MINERS {
-            assert_eq!(present(&store, id), newest, "round {round}: cycles are all-or-nothing across the fleet");
+            assert_eq!(
+                present(&store, id),
+                newest,
+                "round {round}: cycles are all-or-nothing across the fleet"
+            );
         }
         let newest = newest.expect("something is durable");
         if let Some(flushed) = flushed {
-            assert!(newest >= flushed, "round {round}: flushed cycle {flushed} lost (have {newest})");
+            assert!(
+                newest >= flushed,
+                "round {round}: flushed cycle {flushed} lost (have {newest})"
+            );
         }
         // After `append_cycle(appended)` returned, everything COMMIT_MS older is durable.
         let must_have = appended.saturating_sub(COMMIT_MS / STEP_MS);
-        assert!(newest >= must_have, "round {round}: appended {appended}, only {newest} survived");
-        assert!(newest <= appended + 1, "round {round}: more cycles than appended");
+        assert!(
+            newest >= must_have,
+            "round {round}: appended {appended}, only {newest} survived"
+        );
+        assert!(
+            newest <= appended + 1,
+            "round {round}: more cycles than appended"
+        );
     }
-    assert!(total_appended > 100, "the children made real progress ({total_appended} cycles)");
+    assert!(
+        total_appended > 100,
+        "the children made real progress ({total_appended} cycles)"
+    );
 }

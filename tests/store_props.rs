@@ -42,15 +42,17 @@ fn poll() -> impl Strategy<Value = Poll> {
         0u8..5,
         prop::bool::weighted(0.03),
     )
-        .prop_map(|(gap_ms, online, power_mw, hashrate, temp_centi, accepted_step, reboot)| Poll {
-            gap_ms,
-            online,
-            power_mw,
-            hashrate,
-            temp_centi,
-            accepted_step,
-            reboot,
-        })
+        .prop_map(
+            |(gap_ms, online, power_mw, hashrate, temp_centi, accepted_step, reboot)| Poll {
+                gap_ms,
+                online,
+                power_mw,
+                hashrate,
+                temp_centi,
+                accepted_step,
+                reboot,
+            },
+        )
 }
 
 /// Turns polls into samples of `miners` miners, each with its own clock and counters.
@@ -62,7 +64,11 @@ fn samples_from(polls: &[(u32, Poll)]) -> Vec<Sample> {
         .map(|(id, p)| {
             let (ts, accepted) = clock.entry(*id).or_insert((T0, 100));
             *ts += p.gap_ms;
-            *accepted = if p.reboot { u64::from(p.accepted_step) } else { *accepted + u64::from(p.accepted_step) };
+            *accepted = if p.reboot {
+                u64::from(p.accepted_step)
+            } else {
+                *accepted + u64::from(p.accepted_step)
+            };
             if !p.online {
                 return Sample::offline(*id, *ts);
             }
@@ -92,7 +98,11 @@ fn naive_rollups(samples: &[Sample]) -> Vec<SlotRollup> {
         let mut slots: BTreeMap<u64, SlotRollup> = BTreeMap::new();
         for (i, s) in list.iter().enumerate() {
             let start = s.ts_ms / 1000 / 1800 * 1800;
-            let r = slots.entry(start).or_insert_with(|| SlotRollup { miner_id: id, slot_start_s: start, ..SlotRollup::default() });
+            let r = slots.entry(start).or_insert_with(|| SlotRollup {
+                miner_id: id,
+                slot_start_s: start,
+                ..SlotRollup::default()
+            });
             r.samples += 1;
             if s.online {
                 r.online_samples += 1;
@@ -132,8 +142,15 @@ fn naive_rollups(samples: &[Sample]) -> Vec<SlotRollup> {
 fn assert_rollups_match(got: &[SlotRollup], want: &[SlotRollup]) -> Result<(), TestCaseError> {
     prop_assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(want) {
-        prop_assert!((g.energy_wh - w.energy_wh).abs() < 1e-9 * (1.0 + w.energy_wh), "{:?} vs {:?}", g, w);
-        prop_assert!((g.hashrate_sum_hs - w.hashrate_sum_hs).abs() < 1e-6 * (1.0 + w.hashrate_sum_hs));
+        prop_assert!(
+            (g.energy_wh - w.energy_wh).abs() < 1e-9 * (1.0 + w.energy_wh),
+            "{:?} vs {:?}",
+            g,
+            w
+        );
+        prop_assert!(
+            (g.hashrate_sum_hs - w.hashrate_sum_hs).abs() < 1e-6 * (1.0 + w.hashrate_sum_hs)
+        );
         let mut g = g.clone();
         g.energy_wh = w.energy_wh;
         g.hashrate_sum_hs = w.hashrate_sum_hs;

@@ -70,7 +70,9 @@ const FREQUENCY_SCALE: f64 = 1000.0;
 const VOLTAGE_SCALE: f64 = 100.0;
 
 fn quantise(value: Option<f64>, scale: f64) -> Option<i64> {
-    value.filter(|v| v.is_finite()).map(|v| (v * scale).round() as i64)
+    value
+        .filter(|v| v.is_finite())
+        .map(|v| (v * scale).round() as i64)
 }
 
 fn dequantise(value: i64, scale: f64) -> f64 {
@@ -126,7 +128,12 @@ fn sample_from(miner_id: u32, ts_ms: u64, online: bool, f: &[Option<i64>; FIELDS
 /// precision. The store computes rollups from this, so rollups always agree with a
 /// recomputation over the stored raw samples.
 pub(crate) fn normalise(sample: &Sample) -> Sample {
-    sample_from(sample.miner_id, sample.ts_ms, sample.online, &fields_of(sample))
+    sample_from(
+        sample.miner_id,
+        sample.ts_ms,
+        sample.online,
+        &fields_of(sample),
+    )
 }
 
 fn mask_of(online: bool, fields: &[Option<i64>; FIELDS]) -> u64 {
@@ -382,12 +389,26 @@ mod tests {
 
     fn sample_strategy() -> impl Strategy<Value = Sample> {
         (
-            (any::<bool>(), 0u64..30_000, proptest::option::of(0i64..(1i64 << 50))),
+            (
+                any::<bool>(),
+                0u64..30_000,
+                proptest::option::of(0i64..(1i64 << 50)),
+            ),
             (scaled(POWER_SCALE), scaled(TEMP_SCALE), scaled(TEMP_SCALE)),
-            (proptest::option::of(any::<u32>()), scaled(FREQUENCY_SCALE), scaled(VOLTAGE_SCALE)),
-            (proptest::option::of(any::<u64>()), proptest::option::of(any::<u64>())),
+            (
+                proptest::option::of(any::<u32>()),
+                scaled(FREQUENCY_SCALE),
+                scaled(VOLTAGE_SCALE),
+            ),
+            (
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<u64>()),
+            ),
             (proptest::option::of(any::<f64>().prop_filter("finite", |v| v.is_finite()))),
-            (proptest::option::of(any::<u64>()), proptest::option::of(1u8..=4)),
+            (
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(1u8..=4),
+            ),
         )
             .prop_map(|(a, b, c, d, best, e)| Sample {
                 miner_id: 3,

@@ -162,11 +162,13 @@ fn read_version(path: &Path, txn: &ReadTransaction) -> Result<Option<u32>, Store
         .map(|guard| guard.value().to_vec());
     match raw {
         None => Ok(None),
-        Some(raw) => schema::parse_version(&raw).map(Some).ok_or(StoreError::Corrupt {
-            path: path.to_path_buf(),
-            place: format!("meta/{SCHEMA_KEY}"),
-            detail: "not a number",
-        }),
+        Some(raw) => schema::parse_version(&raw)
+            .map(Some)
+            .ok_or(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                place: format!("meta/{SCHEMA_KEY}"),
+                detail: "not a number",
+            }),
     }
 }
 
@@ -202,7 +204,9 @@ impl Store {
     /// Before a writable open can touch the file, peeks at its version read-only so a
     /// newer file is refused without being modified.
     fn refuse_newer_file_untouched(path: &Path) -> Result<(), StoreError> {
-        let exists = std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false);
+        let exists = std::fs::metadata(path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
         if !exists {
             return Ok(());
         }

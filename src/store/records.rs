@@ -101,7 +101,12 @@ impl Store {
     }
 
     /// Prices of `region` overlapping `[from_s, to_s)`, in time order.
-    pub fn prices(&self, region: u8, from_s: u64, to_s: u64) -> Result<Vec<PricePoint>, StoreError> {
+    pub fn prices(
+        &self,
+        region: u8,
+        from_s: u64,
+        to_s: u64,
+    ) -> Result<Vec<PricePoint>, StoreError> {
         let txn = self.begin_read()?;
         let Some(table) = open_table(&self.path, &txn, PRICES)? else {
             return Ok(Vec::new());
@@ -149,7 +154,11 @@ impl Store {
 
     /// Up to `limit` audit records, newest first, strictly before `before_ms` if given
     /// (pass the last record's `ts_ms` to page back).
-    pub fn audit(&self, limit: usize, before_ms: Option<u64>) -> Result<Vec<AuditRecord>, StoreError> {
+    pub fn audit(
+        &self,
+        limit: usize,
+        before_ms: Option<u64>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         let txn = self.begin_read()?;
         let Some(table) = open_table(&self.path, &txn, AUDIT)? else {
             return Ok(Vec::new());
@@ -177,7 +186,10 @@ impl Store {
     }
 }
 
-fn price_point((_, valid_from_s): (u8, u64), (valid_to_s, pence_per_kwh): (u64, f64)) -> PricePoint {
+fn price_point(
+    (_, valid_from_s): (u8, u64),
+    (valid_to_s, pence_per_kwh): (u64, f64),
+) -> PricePoint {
     PricePoint {
         valid_from_s,
         valid_to_s,

@@ -20,8 +20,7 @@ impl Store {
     pub fn apply_retention(&self, now_ms: u64) -> Result<(), StoreError> {
         self.writable("apply_retention")?;
         let raw_cutoff_ms = now_ms.saturating_sub(self.options.retention_raw.as_millis() as u64);
-        let slot_cutoff_s =
-            (now_ms / 1000).saturating_sub(self.options.retention_slots.as_secs());
+        let slot_cutoff_s = (now_ms / 1000).saturating_sub(self.options.retention_slots.as_secs());
         for id in self.all_ids()? {
             if let Some(end) = self.old_blocks_end(id, raw_cutoff_ms)? {
                 self.delete_batched(TELEMETRY, id, end)?;

@@ -60,8 +60,10 @@ pub(crate) fn apply(
             max_gap_ms,
         );
     }
-    rollup.shares_accepted += units::counter_delta(previous.shares_accepted, sample.shares_accepted);
-    rollup.shares_rejected += units::counter_delta(previous.shares_rejected, sample.shares_rejected);
+    rollup.shares_accepted +=
+        units::counter_delta(previous.shares_accepted, sample.shares_accepted);
+    rollup.shares_rejected +=
+        units::counter_delta(previous.shares_rejected, sample.shares_rejected);
 }
 
 /// Encodes a rollup (its key, miner and slot start, is not repeated).
@@ -171,7 +173,10 @@ mod tests {
         let offline = Sample::offline(1, 10_000);
         let mut rollup = empty_for(1, 0);
         apply(&mut rollup, Some(&first), &offline, 20_000);
-        assert_eq!((rollup.online_ms, rollup.powered_ms, rollup.energy_wh), (0, 0, 0.0));
+        assert_eq!(
+            (rollup.online_ms, rollup.powered_ms, rollup.energy_wh),
+            (0, 0, 0.0)
+        );
         assert_eq!((rollup.samples, rollup.online_samples), (1, 0));
         assert_eq!(rollup.temp_max_c, None);
     }

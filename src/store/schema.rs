@@ -31,8 +31,7 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 /// Config name → stable miner id.
 pub(crate) const MINERS: TableDefinition<&str, u32> = TableDefinition::new("miners");
 /// `(miner_id, first_ts_ms)` → sealed block of samples (see `block.rs`).
-pub(crate) const TELEMETRY: TableDefinition<(u32, u64), &[u8]> =
-    TableDefinition::new("telemetry");
+pub(crate) const TELEMETRY: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("telemetry");
 /// `(miner_id, slot_start_s)` → encoded finished slot rollup (see `rollup.rs`).
 pub(crate) const SLOTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("slots");
 /// `(region byte, valid_from_s)` → `(valid_to_s, pence per kWh)`.
@@ -68,14 +67,11 @@ pub(crate) fn create_current(txn: &WriteTransaction) -> Result<(), redb::Error> 
 pub(crate) fn migrate(txn: &WriteTransaction, from: u32) -> Result<(), redb::Error> {
     let mut version = from;
     while version < CURRENT_SCHEMA {
-        match version {
-            // 1 → 2: the `status` and `live` tables appear.
-            1 => {
-                txn.open_table(STATUS)?;
-                txn.open_table(LIVE)?;
-            }
-            // Version 0 never existed on disk; treat it as "no tables yet".
-            _ => {}
+        // 1 → 2: the `status` and `live` tables appear. (Version 0 never existed on
+        // disk; a file without a version gets every table from `create_current`.)
+        if version == 1 {
+            txn.open_table(STATUS)?;
+            txn.open_table(LIVE)?;
         }
         version += 1;
     }

@@ -221,9 +221,7 @@ impl Store {
         }
         let db = self.writable("commit")?;
         let fail = |e: redb::Error| StoreError::db(&self.path, "committing samples", e);
-        let txn = db
-            .begin_write()
-            .map_err(|e| fail(e.into()))?;
+        let txn = db.begin_write().map_err(|e| fail(e.into()))?;
         {
             let mut telemetry = txn.open_table(TELEMETRY).map_err(|e| fail(e.into()))?;
             for (id, first_ts, bytes) in &state.sealed {
@@ -244,12 +242,15 @@ impl Store {
             for id in &state.dirty_live {
                 let miner = &state.miners[id];
                 let row = encode_live(&miner.block, miner.slot.as_ref());
-                live.insert(*id, row.as_slice()).map_err(|e| fail(e.into()))?;
+                live.insert(*id, row.as_slice())
+                    .map_err(|e| fail(e.into()))?;
             }
             let mut status = txn.open_table(STATUS).map_err(|e| fail(e.into()))?;
             for id in &state.dirty_statuses {
                 let json = serde_json::to_vec(&state.statuses[id]).expect("status serialises");
-                status.insert(*id, json.as_slice()).map_err(|e| fail(e.into()))?;
+                status
+                    .insert(*id, json.as_slice())
+                    .map_err(|e| fail(e.into()))?;
             }
         }
         txn.commit().map_err(|e| fail(e.into()))?;

@@ -87,7 +87,7 @@ fn paging_walks_a_day_exactly_once_across_committed_and_pending_data() {
     assert!(walked.iter().any(|s| s.power_w.is_none()));
     // The newest sample (still in memory) is what `latest` answers.
     let newest = store
-        .range(id, to, u64::MAX, 10_000, None)
+        .range(id, to - 60_000, u64::MAX, 10_000, None)
         .unwrap()
         .samples
         .pop();

@@ -439,21 +439,8 @@ fn measure(path: &Path, options: &BenchOptions) -> Result<BenchReport, String> {
     );
     report.push("daily_cost_pence", "  (that cost)", cost, "p");
 
-    report.push_budget(
-        "file_bytes_per_sample",
-        "file size per stored sample",
-        store.file_size() as f64 / samples as f64,
-        "bytes",
-        Some("<= 40"),
-    );
-    if let Some(used) = store.used_bytes() {
-        report.push(
-            "used_bytes_per_sample",
-            "  of which pages in use (rest is free space)",
-            used as f64 / samples as f64,
-            "bytes",
-        );
-    }
+    let file_before = store.file_size();
+    let used = store.used_bytes();
     drop(store);
 
     // The `hmm status` path: a read-only handle beside the writer.
@@ -465,6 +452,28 @@ fn measure(path: &Path, options: &BenchOptions) -> Result<BenchReport, String> {
         },
     )
     .map_err(|e| e.to_string())?;
+    // Reopening compacts a file that is more than a third free (see store::compact_if_sparse).
+    report.push_budget(
+        "file_bytes_per_sample",
+        "file size per stored sample (after reopen)",
+        writer.file_size() as f64 / samples as f64,
+        "bytes",
+        Some("<= 40"),
+    );
+    report.push(
+        "file_bytes_per_sample_before_reopen",
+        "  before reopen (with free pages)",
+        file_before as f64 / samples as f64,
+        "bytes",
+    );
+    if let Some(used) = used {
+        report.push(
+            "used_bytes_per_sample",
+            "  pages in use per sample",
+            used as f64 / samples as f64,
+            "bytes",
+        );
+    }
     let reader = Store::open_read_only(path).map_err(|e| e.to_string())?;
     let read_only = median_of(200, || {
         let fleet = reader.fleet_latest(&ids, cutoff).expect("fleet_latest");

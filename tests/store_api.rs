@@ -60,7 +60,7 @@ fn paging_walks_a_day_exactly_once_across_committed_and_pending_data() {
         store
             .append_cycle(&[s.clone(), sample(other, ts + 1, Some(1.0))])
             .unwrap();
-        if ts >= T0 + DAY_MS / 2 && ts < T0 + DAY_MS * 3 / 2 {
+        if (T0 + DAY_MS / 2..T0 + DAY_MS * 3 / 2).contains(&ts) {
             expected.push(s);
         }
     }
@@ -87,7 +87,7 @@ fn paging_walks_a_day_exactly_once_across_committed_and_pending_data() {
     assert!(walked.iter().any(|s| s.power_w.is_none()));
     // The newest sample (still in memory) is what `latest` answers.
     let newest = store
-        .range(id, to, u64::MAX, 10_000, None)
+        .range(id, to - 60_000, u64::MAX, 10_000, None)
         .unwrap()
         .samples
         .pop();
@@ -244,15 +244,14 @@ fn read_version(path: &Path) -> String {
     let db = raw_db(path);
     let txn = db.begin_read().unwrap();
     let meta = txn.open_table(META).unwrap();
-    let v = String::from_utf8(
+    String::from_utf8(
         meta.get("schema_version")
             .unwrap()
             .unwrap()
             .value()
             .to_vec(),
     )
-    .unwrap();
-    v
+    .unwrap()
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn run_child(path: &Path) -> ! {
     loop {
         store.append_cycle(&cycle(n)).unwrap();
         println!("appended {n}");
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             store.flush().unwrap();
             println!("flushed {n}");
         }

@@ -298,6 +298,18 @@ fn read_scaled_delta(reader: &mut Reader<'_>, previous: i64) -> Result<i64, Deco
 fn decode_into(
     bytes: &[u8],
     miner_id: u32,
+    each: impl FnMut(Sample),
+) -> Result<DeltaState, DecodeError> {
+    decode_window(bytes, miner_id, 0, u64::MAX, each)
+}
+
+/// Like [`decode_into`], but builds (and passes to `each`) only the samples with
+/// `from_ms <= ts < to_ms`; the others are decoded just enough to follow the deltas.
+fn decode_window(
+    bytes: &[u8],
+    miner_id: u32,
+    from_ms: u64,
+    to_ms: u64,
     mut each: impl FnMut(Sample),
 ) -> Result<DeltaState, DecodeError> {
     let mut reader = Reader::new(bytes);
@@ -342,7 +354,9 @@ fn decode_into(
             *field = Some(value);
         }
         state.count += 1;
-        each(sample_from(miner_id, state.ts, mask & 1 == 1, &fields));
+        if state.ts >= from_ms && state.ts < to_ms {
+            each(sample_from(miner_id, state.ts, mask & 1 == 1, &fields));
+        }
     }
     Ok(state)
 }
@@ -363,11 +377,7 @@ pub(crate) fn decode_range(
     to_ms: u64,
     out: &mut Vec<Sample>,
 ) -> Result<(), DecodeError> {
-    decode_into(bytes, miner_id, |sample| {
-        if sample.ts_ms >= from_ms && sample.ts_ms < to_ms {
-            out.push(sample);
-        }
-    })?;
+    decode_window(bytes, miner_id, from_ms, to_ms, |sample| out.push(sample))?;
     Ok(())
 }
 

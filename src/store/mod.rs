@@ -172,6 +172,45 @@ fn read_version(path: &Path, txn: &ReadTransaction) -> Result<Option<u32>, Store
     }
 }
 
+/// Files smaller than this are never compacted on open.
+const COMPACT_MIN_FILE: u64 = 16 << 20;
+
+/// Compacts the file on open when more than a third of it is free pages (redb grows files
+/// ahead of need and reuses freed pages but never shrinks by itself). Only at open, where
+/// no transaction is live; a failure is logged and the store opens anyway.
+fn compact_if_sparse(path: &Path, db: &mut Database) {
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if file_len < COMPACT_MIN_FILE {
+        return;
+    }
+    let used = db.begin_write().ok().and_then(|txn| {
+        let stats = txn.stats().ok()?;
+        let used = stats.allocated_pages() * stats.page_size() as u64;
+        txn.abort().ok()?;
+        Some(used)
+    });
+    let Some(used) = used else { return };
+    if used.saturating_mul(3) >= file_len.saturating_mul(2) {
+        return;
+    }
+    log::info!(
+        "{}: compacting ({} MB used of {} MB)",
+        path.display(),
+        used >> 20,
+        file_len >> 20
+    );
+    loop {
+        match db.compact() {
+            Ok(true) => continue,
+            Ok(false) => break,
+            Err(e) => {
+                log::warn!("{}: compaction stopped: {e}", path.display());
+                break;
+            }
+        }
+    }
+}
+
 fn refuse_newer(path: &Path, version: Option<u32>) -> Result<(), StoreError> {
     match version {
         Some(found) if found > CURRENT_SCHEMA => Err(StoreError::NewerSchema {
@@ -188,8 +227,9 @@ impl Store {
     /// one process may do this at a time; others use [`Store::open_read_only`].
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         Self::refuse_newer_file_untouched(path)?;
-        let db = builder().create(path).map_err(|e| open_error(path, e))?;
+        let mut db = builder().create(path).map_err(|e| open_error(path, e))?;
         Self::init_schema(path, &db)?;
+        compact_if_sparse(path, &mut db);
         let mut store = Store {
             path: path.to_path_buf(),
             handle: Handle::Write(db),

@@ -67,14 +67,11 @@ pub(crate) fn create_current(txn: &WriteTransaction) -> Result<(), redb::Error> 
 pub(crate) fn migrate(txn: &WriteTransaction, from: u32) -> Result<(), redb::Error> {
     let mut version = from;
     while version < CURRENT_SCHEMA {
-        match version {
-            // 1 → 2: the `status` and `live` tables appear.
-            1 => {
-                txn.open_table(STATUS)?;
-                txn.open_table(LIVE)?;
-            }
-            // Version 0 never existed on disk; treat it as "no tables yet".
-            _ => {}
+        // 1 → 2: the `status` and `live` tables appear. (Version 0 never existed on
+        // disk; a file without a version gets every table from `create_current`.)
+        if version == 1 {
+            txn.open_table(STATUS)?;
+            txn.open_table(LIVE)?;
         }
         version += 1;
     }

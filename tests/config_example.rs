@@ -25,7 +25,8 @@ fn example_file_validates_with_every_kind_of_miner() {
         );
     }
     assert_eq!(config.energy.tariff, Tariff::Agile);
-    assert_eq!(config.pools.len(), 2);
+    assert_eq!(config.pools.len(), 3);
+    assert!(config.pools.iter().any(|p| p.stats_url.is_some()));
     assert!(config.automation.rules.contains_key("agile-bands"));
 }
 

@@ -318,8 +318,14 @@ fn script_command(args: Vec<OsString>, widget: bool) -> i32 {
         )
     };
     let mut parser = lexopt::Parser::from_args(args);
-    let (mut positional, mut json, mut demo, mut at, mut dir, mut config) =
-        (Vec::new(), false, false, None, None, None::<std::path::PathBuf>);
+    let (mut positional, mut json, mut demo, mut at, mut dir, mut config) = (
+        Vec::new(),
+        false,
+        false,
+        None,
+        None,
+        None::<std::path::PathBuf>,
+    );
     loop {
         let arg = match parser.next() {
             Ok(Some(arg)) => arg,
@@ -573,11 +579,12 @@ fn live_script_data(
     })?;
     let config = crate::config::Config::load(&path).map_err(|errors| errors.to_string())?;
     if dir.is_none() {
-        let own = config.data_dir.join(if widget { "widgets" } else { "scripts" });
+        let own = config
+            .data_dir
+            .join(if widget { "widgets" } else { "scripts" });
         if own.is_dir() {
             *dir = Some(own);
         }
     }
     crate::daemon::offline_script_data(&config)
 }
-

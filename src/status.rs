@@ -242,6 +242,7 @@ pub fn run(data_dir: &std::path::Path, poll_interval: std::time::Duration, json:
         },
         Ok(rows) => {
             print!("{}", render_table(&rows, now));
+            print!("{}", live_report(data_dir));
             0
         }
         Err(err) => {
@@ -249,6 +250,59 @@ pub fn run(data_dir: &std::path::Path, poll_interval: std::time::Duration, json:
             1
         }
     }
+}
+
+/// What only the running daemon knows — feed caches and script errors — fetched from its
+/// own API (found through `<data_dir>/daemon.json`) with a one-second timeout.
+fn live_report(data_dir: &std::path::Path) -> String {
+    let marker = std::fs::read_to_string(data_dir.join(crate::daemon::MARKER_FILE)).ok();
+    let web = marker
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["web"].as_str().map(str::to_string));
+    let Some(web) = web else {
+        return "\nno running daemon found for this data directory (feeds and script errors are shown while it runs)\n"
+            .to_string();
+    };
+    let client = crate::feeds::http::HttpClient::new(std::time::Duration::from_secs(1));
+    let feeds = client.get_json::<serde_json::Value>(&format!("{web}api/feeds"), &[]);
+    let widgets = client.get_json::<serde_json::Value>(&format!("{web}api/widgets"), &[]);
+    let (Ok(feeds), Ok(widgets)) = (feeds, widgets) else {
+        return format!("\nthe daemon at {web} does not answer; it may have stopped\n");
+    };
+    let mut out = format!("\nfeeds (from the daemon at {web}):\n");
+    for feed in feeds["feeds"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {:<10} {:<12} hits {:<6} misses {:<5} stale serves {:<4} errors {}{}\n",
+            feed["name"].as_str().unwrap_or("?"),
+            match (feed["age_s"].as_u64(), feed["stale"].as_bool()) {
+                (None, _) => "no data".to_string(),
+                (Some(age), Some(true)) => format!("stale {age}s"),
+                (Some(age), _) => format!("age {age}s"),
+            },
+            feed["hits"],
+            feed["misses"],
+            feed["stale_serves"],
+            feed["errors"],
+            feed["last_error"]
+                .as_str()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default(),
+        ));
+    }
+    let errors: Vec<&serde_json::Value> = widgets["script_errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    if errors.is_empty() {
+        out.push_str("script errors: none\n");
+    } else {
+        out.push_str("script errors:\n");
+        for error in errors {
+            out.push_str(&format!("  {}\n", error["message"].as_str().unwrap_or("?")));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

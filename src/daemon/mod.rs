@@ -145,7 +145,26 @@ impl Daemon {
             mqtt_widgets: Mutex::new(Vec::new()),
         });
         daemon.start_web()?;
+        daemon.write_marker();
         Ok(daemon)
+    }
+
+    /// Writes `<data_dir>/daemon.json` (pid, web address, start time) so `hmm status` can
+    /// find the running daemon and show what only it knows (feed caches, script errors).
+    fn write_marker(&self) {
+        let config = self.config();
+        let marker = serde_json::json!({
+            "pid": std::process::id(),
+            "web": self.web_addr().map(|addr| format!("http://{}/", local_url_addr(addr))),
+            "started_ms": self.started_ms,
+        });
+        let path = config.data_dir.join(MARKER_FILE);
+        if let Err(err) = std::fs::write(&path, marker.to_string()) {
+            log::warn!(
+                "cannot write {}: {err} (hmm status will not find this daemon)",
+                path.display()
+            );
+        }
     }
 
     /// The current configuration.
@@ -380,6 +399,7 @@ impl Daemon {
 
     /// Stops the web server, commits the store and says goodbye on MQTT.
     pub async fn shutdown(&self) {
+        let _ = std::fs::remove_file(self.config().data_dir.join(MARKER_FILE));
         let web = self.web.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(web) = web {
             let _ = tokio::task::spawn_blocking(move || web.shutdown()).await;
@@ -466,6 +486,20 @@ impl Daemon {
     }
 }
 
+/// The file in the data directory that says where the running daemon serves HTTP.
+pub const MARKER_FILE: &str = "daemon.json";
+
+/// The address to reach a listener on: a wildcard bind is reached on loopback.
+fn local_url_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    }
+}
+
 /// Fleet entries for the configured miners, with stable store ids, persisted statuses and
 /// energy totals from the slot rollups.
 fn build_entries(store: &Store, config: &Config) -> Result<Vec<MinerEntry>, String> {
@@ -521,7 +555,12 @@ pub fn offline_script_data(config: &Config) -> Result<Arc<dyn crate::script::Scr
     }
     let store = Arc::new(Store::open_read_only(&path).map_err(|e| e.to_string())?);
     // Only miners the store already knows: a read-only store cannot assign ids.
-    let known: Vec<String> = store.miner_names().map_err(|e| e.to_string())?.into_iter().map(|(n, _)| n).collect();
+    let known: Vec<String> = store
+        .miner_names()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let mut known_config = config.clone();
     known_config.miners.retain(|m| known.contains(&m.name));
     let fleet = Arc::new(Fleet::new(build_entries(&store, &known_config)?));
@@ -533,9 +572,15 @@ pub fn offline_script_data(config: &Config) -> Result<Arc<dyn crate::script::Scr
         settings::cooldowns(config),
     ));
     let price_store: Arc<dyn crate::feeds::PriceStore> = store.clone();
-    let feeds = Arc::new(FeedHub::new(settings::feed_settings(config), Arc::new(SystemClock), price_store)?);
+    let feeds = Arc::new(FeedHub::new(
+        settings::feed_settings(config),
+        Arc::new(SystemClock),
+        price_store,
+    )?);
     let shared: scripts::SharedConfig = Arc::new(RwLock::new(Arc::new(config.clone())));
-    Ok(Arc::new(scripts::DaemonData::new(shared, store, fleet, feeds, controller)))
+    Ok(Arc::new(scripts::DaemonData::new(
+        shared, store, fleet, feeds, controller,
+    )))
 }
 
 async fn start_nmminer(config: &Config) -> Result<Option<Arc<NmminerListener>>, String> {

@@ -296,6 +296,10 @@ impl Server {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
                         use util::RefinedTcpStream;
+                        // hmm patch: responses go out as a head write and a body write;
+                        // with Nagle on, the body waits for the client's delayed ACK
+                        // (~40 ms per keep-alive request).
+                        let _ = sock.set_nodelay(true);
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]

@@ -45,6 +45,9 @@ pub struct Options {
     pub devices: &'static str,
     /// Poll interval for `Daemon::run`.
     pub poll_interval: &'static str,
+    /// How many of the simulated devices the first config lists (the rest can be added
+    /// by a reload); `None` = all.
+    pub configured: Option<usize>,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
         Options {
             devices: "timeout = \"1s\"\nmode_cooldown = \"5m\"\nrestart_cooldown = \"5m\"",
             poll_interval: "10s",
+            configured: None,
         }
     }
 }
@@ -72,7 +76,8 @@ pub async fn start(models: &[SimModel], options: Options) -> Harness {
     let feeds = FixtureServer::start(Arc::new(SystemClock)).expect("fixture server starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let base_config = base_config(dir.path(), &feeds, nmminer_listen, &options);
-    let text = format!("{base_config}{}", miners_toml(fleet.devices()));
+    let listed = options.configured.unwrap_or(fleet.devices().len());
+    let text = format!("{base_config}{}", miners_toml(&fleet.devices()[..listed]));
     let config = Config::from_str(&text, "<e2e>").unwrap_or_else(|e| panic!("config: {e}"));
     let daemon = Daemon::start(config, None).await.expect("daemon starts");
     Harness {
@@ -177,7 +182,8 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let samples = self.daemon.collector.cycle().await;
-            if samples.len() == self.fleet.devices().len() && samples.iter().all(|s| s.online) {
+            let configured = self.daemon.fleet.names().len();
+            if samples.len() == configured && samples.iter().all(|s| s.online) {
                 return;
             }
             assert!(

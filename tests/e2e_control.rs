@@ -76,7 +76,10 @@ async fn set_mode_restart_and_pause_change_the_device_and_are_audited() {
     assert!(row.reason.starts_with("e2e: save power"), "{}", row.reason);
 
     // restart: the device reboots (uptime back near zero, one more restart counted).
-    assert!(before.uptime_s > 60, "the simulated device has been up a while");
+    assert!(
+        before.uptime_s > 60,
+        "the simulated device has been up a while"
+    );
     h.daemon
         .controller
         .execute(request(&bitaxe.name, ControlAction::Restart, "e2e: reboot"))
@@ -129,7 +132,11 @@ async fn cooldown_unknown_miner_and_unsupported_mode_are_refused_and_audited() {
 
     h.daemon
         .controller
-        .execute(request(&bitaxe.name, ControlAction::SetMode(Mode::Eco), "first"))
+        .execute(request(
+            &bitaxe.name,
+            ControlAction::SetMode(Mode::Eco),
+            "first",
+        ))
         .await
         .expect("the first change is allowed");
     let after_first = bitaxe.control.snapshot();
@@ -188,13 +195,21 @@ async fn cooldown_unknown_miner_and_unsupported_mode_are_refused_and_audited() {
         ),
         ("no-such-miner", "restart", "refused")
     );
-    assert!(audit[0].reason.contains("unknown miner"), "{}", audit[0].reason);
+    assert!(
+        audit[0].reason.contains("unknown miner"),
+        "{}",
+        audit[0].reason
+    );
 
     // Unsupported mode: an NMMiner has no modes.
     let refusal = h
         .daemon
         .controller
-        .execute(request(&nmminer.name, ControlAction::SetMode(Mode::Eco), "why not"))
+        .execute(request(
+            &nmminer.name,
+            ControlAction::SetMode(Mode::Eco),
+            "why not",
+        ))
         .await
         .unwrap_err();
     let ControlRefusal::Unsupported(message) = &refusal else {
@@ -205,7 +220,11 @@ async fn cooldown_unknown_miner_and_unsupported_mode_are_refused_and_audited() {
     let audit = h.daemon.store.audit(10, None).unwrap();
     assert_eq!(audit[0].miner, nmminer.name);
     assert_eq!(audit[0].outcome, "refused");
-    assert!(audit[0].reason.contains("not supported"), "{}", audit[0].reason);
+    assert!(
+        audit[0].reason.contains("not supported"),
+        "{}",
+        audit[0].reason
+    );
     assert_eq!(audit.len(), 4, "every request was audited: {audit:?}");
     h.stop().await;
 }
@@ -222,11 +241,10 @@ async fn http_mode_change_needs_the_bearer_token() {
     // Without the token (and with a wrong one): 401, nothing reaches the device.
     for token in [None, Some("wrong-token")] {
         let p = path.clone();
-        let (status, body) = tokio::task::spawn_blocking(move || {
-            http(addr, "POST", &p, token, r#"{"mode":"eco"}"#)
-        })
-        .await
-        .unwrap();
+        let (status, body) =
+            tokio::task::spawn_blocking(move || http(addr, "POST", &p, token, r#"{"mode":"eco"}"#))
+                .await
+                .unwrap();
         assert_eq!(status, 401, "token {token:?}: {body}");
         assert!(!body.contains(TOKEN), "the token never appears in a reply");
     }

@@ -58,7 +58,12 @@ async fn stored_values_are_hs_watts_and_celsius_for_every_kind() {
         match model {
             // NMMiner v2 has no power sensor: the value is missing, never 0.
             SimModel::Nmminer => assert_eq!(sample.power_w, None, "{name} power"),
-            _ => assert_close(&format!("{name} power W"), sample.power_w, truth.power_w, 0.05),
+            _ => assert_close(
+                &format!("{name} power W"),
+                sample.power_w,
+                truth.power_w,
+                0.05,
+            ),
         }
     }
     h.stop().await;
@@ -77,7 +82,9 @@ async fn a_hung_device_costs_only_its_timeout_and_is_marked_offline() {
     .await;
     h.cycle_until_all_online().await;
     let hung = h.device(SimModel::AvalonNano3s).name.clone();
-    h.device(SimModel::AvalonNano3s).control.set_fault(Fault::Hang);
+    h.device(SimModel::AvalonNano3s)
+        .control
+        .set_fault(Fault::Hang);
 
     let started = Instant::now();
     let samples = h.daemon.collector.cycle().await;
@@ -103,14 +110,20 @@ async fn a_hung_device_costs_only_its_timeout_and_is_marked_offline() {
                 device.name
             );
         } else {
-            assert!(sample.online, "{} was delayed by the hung device", device.name);
+            assert!(
+                sample.online,
+                "{} was delayed by the hung device",
+                device.name
+            );
             assert!(sample.hashrate_hs.is_some());
             assert_eq!(h.last_error(&device.name), None);
         }
     }
 
     // Healing the device brings it back with values and clears the reason.
-    h.device(SimModel::AvalonNano3s).control.set_fault(Fault::None);
+    h.device(SimModel::AvalonNano3s)
+        .control
+        .set_fault(Fault::None);
     h.daemon.collector.cycle().await;
     assert!(h.latest(&hung).online);
     assert_eq!(h.last_error(&hung), None);
@@ -149,8 +162,16 @@ async fn garbage_and_truncated_replies_leave_a_reason_and_no_values() {
     }
     // Nothing already stored was lost: the earlier online samples are still there.
     let id = h.id(&h.device(SimModel::BitaxeGammaV2_15).name);
-    let page = h.daemon.store.range(id, 0, u64::MAX / 2, 100, None).unwrap();
-    assert!(page.samples.iter().any(|s| s.online && s.hashrate_hs.is_some()));
+    let page = h
+        .daemon
+        .store
+        .range(id, 0, u64::MAX / 2, 100, None)
+        .unwrap();
+    assert!(
+        page.samples
+            .iter()
+            .any(|s| s.online && s.hashrate_hs.is_some())
+    );
     assert!(page.samples.iter().filter(|s| !s.online).count() >= 2);
     h.stop().await;
 }

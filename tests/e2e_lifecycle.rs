@@ -79,9 +79,14 @@ async fn status_json_after_shutdown_lists_every_miner_with_nulls_for_missing_val
             .unwrap_or_else(|| panic!("{} missing from hmm status: {stdout}", device.name));
         assert_eq!(row["kind"], device.kind.as_str(), "{row}");
         assert!(row["model"].is_string(), "model persisted: {row}");
-        let hashrate = row["hashrate_hs"].as_f64().expect("hashrate_hs is a number");
+        let hashrate = row["hashrate_hs"]
+            .as_f64()
+            .expect("hashrate_hs is a number");
         assert!(hashrate > 0.0, "{row}");
-        assert!(row["temp_c"].as_f64().is_some(), "temp_c is a number: {row}");
+        assert!(
+            row["temp_c"].as_f64().is_some(),
+            "temp_c is a number: {row}"
+        );
         if device.kind == MinerKind::Nmminer {
             assert!(
                 row["power_w"].is_null(),
@@ -134,7 +139,10 @@ async fn reload_adds_and_removes_miners_keeping_ids_and_history() {
     );
     let config = Config::from_str(&text, "<reload>").expect("new config is valid");
     h.daemon.reload(config).expect("reload accepted");
-    assert_eq!(h.daemon.fleet.names(), vec![kept.name.clone(), added.name.clone()]);
+    assert_eq!(
+        h.daemon.fleet.names(),
+        vec![kept.name.clone(), added.name.clone()]
+    );
     assert_eq!(h.id(&kept.name), kept_id, "a kept miner keeps its store id");
     let added_id = h.id(&added.name);
     assert!(added_id != kept_id && added_id != removed_id);
@@ -142,9 +150,16 @@ async fn reload_adds_and_removes_miners_keeping_ids_and_history() {
     let samples = h.daemon.collector.cycle().await;
     assert_eq!(samples.len(), 2, "the removed miner is no longer polled");
     assert!(samples.iter().all(|s| s.online));
-    assert!(h.latest(&added.name).online, "the added miner is polled at once");
+    assert!(
+        h.latest(&added.name).online,
+        "the added miner is polled at once"
+    );
     let kept_after = history(kept_id);
-    assert_eq!(kept_after.len(), kept_before.len() + 1, "history kept and continued");
+    assert_eq!(
+        kept_after.len(),
+        kept_before.len() + 1,
+        "history kept and continued"
+    );
     assert_eq!(&kept_after[..kept_before.len()], &kept_before[..]);
     assert_eq!(
         history(removed_id),
@@ -162,7 +177,8 @@ async fn reload_adds_and_removes_miners_keeping_ids_and_history() {
     // A bad config is refused with reasons naming the line and field; the old one runs on.
     let bad = format!(
         "{}{}\n[[miners]]\nname = \"toaster\"\nkind = \"toaster\"\nhost = \"127.0.0.1\"\n",
-        h.base_config.replace("poll_interval = \"10s\"", "poll_interval = \"soon\""),
+        h.base_config
+            .replace("poll_interval = \"10s\"", "poll_interval = \"soon\""),
         miners_toml(devices)
     );
     let errors = Config::from_str(&bad, "hmm.toml").unwrap_err();
@@ -171,7 +187,11 @@ async fn reload_adds_and_removes_miners_keeping_ids_and_history() {
     assert!(text.contains("hmm.toml:2"), "names the line: {text}");
     assert!(text.contains("poll_interval"), "{text}");
     assert!(text.contains("toaster") && text.contains("kind"), "{text}");
-    assert_eq!(h.daemon.fleet.names().len(), 3, "the running config is unchanged");
+    assert_eq!(
+        h.daemon.fleet.names().len(),
+        3,
+        "the running config is unchanged"
+    );
 
     // Moving the store is refused while running.
     let moved = h.base_config.replace(
@@ -183,5 +203,72 @@ async fn reload_adds_and_removes_miners_keeping_ids_and_history() {
         .reload(Config::from_str(&format!("{moved}{}", miners_toml(devices)), "<m>").unwrap())
         .unwrap_err();
     assert!(refused.contains("data_dir"), "{refused}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_that_corrects_a_miners_kind_or_host_takes_effect_at_once() {
+    let h = start(
+        &[SimModel::AvalonNano3s, SimModel::BitaxeGammaV2_15],
+        Options {
+            configured: Some(0),
+            ..Options::default()
+        },
+    )
+    .await;
+    let devices = h.fleet.devices();
+    let (avalon, bitaxe) = (&devices[0], &devices[1]);
+    // A user's first config: the Avalon typed as AxeOS, and "rig" at the Bitaxe's address.
+    let wrong = format!(
+        "{}\n[[miners]]\nname = \"{}\"\nkind = \"axeos\"\nhost = \"{}\"\n\n[[miners]]\nname = \"rig\"\nkind = \"axeos\"\nhost = \"{}\"\n",
+        h.base_config,
+        avalon.name,
+        avalon.host(),
+        bitaxe.host()
+    );
+    h.daemon
+        .reload(Config::from_str(&wrong, "<wrong>").unwrap())
+        .unwrap();
+    h.daemon.collector.cycle().await;
+    assert!(
+        !h.latest(&avalon.name).online,
+        "an Avalon does not speak AxeOS"
+    );
+    assert!(h.last_error(&avalon.name).is_some());
+    assert!(h.latest("rig").online);
+    let avalon_id = h.id(&avalon.name);
+
+    // The fix: kind avalon; and "rig" now points at the Avalon's port (a different device).
+    let fixed = format!(
+        "{}\n[[miners]]\nname = \"{}\"\nkind = \"avalon\"\nhost = \"{}\"\n\n[[miners]]\nname = \"rig\"\nkind = \"avalon\"\nhost = \"{}\"\n",
+        h.base_config,
+        avalon.name,
+        avalon.host(),
+        avalon.host()
+    );
+    h.daemon
+        .reload(Config::from_str(&fixed, "<fixed>").unwrap())
+        .unwrap();
+    assert_eq!(h.id(&avalon.name), avalon_id);
+    let samples = h.daemon.collector.cycle().await;
+    assert!(
+        samples.iter().all(|s| s.online),
+        "after the reload both are polled as Avalons: {:?}",
+        h.daemon
+            .fleet
+            .snapshot()
+            .iter()
+            .map(|m| (m.config.name.clone(), m.kind, m.status.last_error.clone()))
+            .collect::<Vec<_>>()
+    );
+    let rig = h.daemon.fleet.get("rig").unwrap();
+    assert_eq!(rig.kind, Some(MinerKind::Avalon));
+    assert_eq!(rig.status.kind, Some(MinerKind::Avalon));
+    // Control capabilities follow the device now behind "rig", not the Bitaxe it was.
+    let model = rig.status.model.clone().unwrap_or_default();
+    assert!(
+        model.to_lowercase().contains("nano"),
+        "rig's model: {model}"
+    );
     h.stop().await;
 }

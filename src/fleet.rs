@@ -118,15 +118,33 @@ impl Fleet {
     }
 
     /// Replaces the miner list (config reload), keeping what was learned about miners that
-    /// stay.
+    /// stay. A miner whose `kind` or `host` changed is a different device (or a corrected
+    /// config): its detected kind and device facts start afresh from the new config, so it
+    /// is polled and controlled as what it now is; its energy total and counters carry on.
     pub fn replace(&self, mut miners: Vec<MinerEntry>) {
         let mut current = self.miners.write().unwrap_or_else(|e| e.into_inner());
         for fresh in &mut miners {
-            if let Some(old) = current.iter().find(|m| m.id == fresh.id) {
-                let config = fresh.config.clone();
+            let Some(old) = current.iter().find(|m| m.id == fresh.id) else {
+                continue;
+            };
+            let config = fresh.config.clone();
+            if old.config.kind == config.kind && old.config.host == config.host {
                 *fresh = old.clone();
                 fresh.status.enabled = config.enabled;
                 fresh.config = config;
+            } else {
+                fresh.latest = old.latest.clone();
+                fresh.energy_wh_total = old.energy_wh_total;
+                fresh.polls = old.polls;
+                fresh.poll_errors = old.poll_errors;
+                fresh.status.model = None;
+                fresh.status.firmware = None;
+                fresh.status.pool = None;
+                if config.kind == MinerKind::Auto {
+                    // The kind saved for the old host says nothing about the new one.
+                    fresh.kind = None;
+                    fresh.status.kind = None;
+                }
             }
         }
         *current = miners;

@@ -166,6 +166,10 @@ fn apply_reading(entry: &mut MinerEntry, reading: &Reading, ts_ms: u64) {
     }
     entry.status.last_error = None;
     entry.status.modes = crate::devices::capabilities(info).modes;
+    // The device's own paused flag is the truth for hmm's enabled switch.
+    if let Some(paused) = info.paused {
+        entry.status.enabled = !paused;
+    }
     entry.info = Some(info.clone());
 }
 

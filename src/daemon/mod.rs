@@ -405,6 +405,7 @@ impl Daemon {
             let _ = tokio::task::spawn_blocking(move || web.shutdown()).await;
         }
         self.feeds.shutdown();
+        self.persist_statuses().await;
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || store.flush()).await {
             Ok(Ok(())) => log::info!("store committed"),

@@ -299,7 +299,9 @@ impl Server {
                         // hmm patch: responses go out as a head write and a body write;
                         // with Nagle on, the body waits for the client's delayed ACK
                         // (~40 ms per keep-alive request).
-                        let _ = sock.set_nodelay(true);
+                        if let connection::Connection::Tcp(ref tcp) = sock {
+                            let _ = tcp.set_nodelay(true);
+                        }
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]

@@ -11,6 +11,7 @@
 //! the table and `--json` pick it up. The synthetic fleet is public so
 //! `benches/store_vs_sqlite.rs` loads exactly the same data.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,9 @@ pub struct Metric {
 pub struct BenchReport {
     /// The measurements.
     pub metrics: Vec<Metric>,
+    /// Median evaluation time of each built-in widget (rhai included) at the bench's
+    /// miner count, µs, by widget name (`widgets_us` in `--json`).
+    pub widgets_us: BTreeMap<String, f64>,
 }
 
 impl BenchReport {
@@ -98,6 +102,10 @@ impl BenchReport {
             .metrics
             .iter()
             .map(|m| (m.key.to_string(), serde_json::json!(m.value)))
+            .chain(std::iter::once((
+                "widgets_us".to_string(),
+                serde_json::json!(self.widgets_us),
+            )))
             .collect();
         serde_json::Value::Object(map).to_string()
     }
@@ -118,6 +126,13 @@ impl BenchReport {
             out.push_str(&format!(
                 "{:<44} {:>14} {}{}\n",
                 m.label, value, m.unit, budget
+            ));
+        }
+        for (name, us) in &self.widgets_us {
+            out.push_str(&format!(
+                "{:<44} {:>14.0} us  (budget <= 2000 us)\n",
+                format!("widget {name}"),
+                us
             ));
         }
         out
@@ -438,6 +453,10 @@ fn measure(path: &Path, options: &BenchOptions) -> Result<BenchReport, String> {
         Some("<= 2 ms"),
     );
     report.push("daily_cost_pence", "  (that cost)", cost, "p");
+
+    // Widgets: the script host over a generated fleet of the same size (24 h of data),
+    // median of 21 evaluations each.
+    report.widgets_us = crate::script::bench::widget_timings(options.miners, 21);
 
     let file_before = store.file_size();
     let used = store.used_bytes();

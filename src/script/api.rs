@@ -317,6 +317,13 @@ fn register_fleet(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
     );
     let d = data.clone();
     engine.register_fn(
+        "fleet_totals",
+        move |ctx: NativeCallContext, max_age: &str| -> Fallible<Map> {
+            fleet_totals(&ctx, d.as_ref(), max_age)
+        },
+    );
+    let d = data.clone();
+    engine.register_fn(
         "miner",
         move |ctx: NativeCallContext, name: &str, max_age: &str| -> Fallible<Map> {
             let mut maps = fleet(&ctx, d.as_ref(), max_age, Some(name))?;
@@ -394,6 +401,52 @@ fn fleet(
             map
         })
         .collect())
+}
+
+/// Fleet sums over enabled miners' fresh online samples, in config order (the same sums a
+/// script would make by walking `fleet(max_age)`). Computed here because building and
+/// walking one map per miner costs about a millisecond at 100 miners, and the fleet-level
+/// widgets (total hashrate, efficiency, profitability) need only these numbers.
+fn fleet_totals(ctx: &NativeCallContext, data: &dyn ScriptData, max_age: &str) -> Fallible<Map> {
+    let miners = data_err(ctx, data.miners())?;
+    let now = now_ms(ctx, data);
+    let cutoff = units::cutoff_ms(now, parse_period(ctx, max_age)?);
+    let ids: Vec<u32> = miners.iter().map(|m| m.id).collect();
+    let latest = data_err(ctx, data.fleet_latest(&ids, cutoff))?;
+    let (mut enabled, mut active, mut hashrate) = (0u64, 0u64, 0.0);
+    let (mut power_w, mut power_hashrate, mut power_miners) = (0.0, 0.0, 0u64);
+    for (miner, sample) in miners.iter().zip(latest.iter()) {
+        if !miner.enabled {
+            continue;
+        }
+        enabled += 1;
+        let Some(sample) = sample.as_ref().filter(|s| s.online) else {
+            continue;
+        };
+        let Some(hs) = sample.hashrate_hs else {
+            continue;
+        };
+        hashrate += hs;
+        active += 1;
+        if let Some(watts) = sample.power_w
+            && hs > 0.0
+        {
+            power_w += watts;
+            power_hashrate += hs;
+            power_miners += 1;
+        }
+    }
+    let mut map = Map::new();
+    map.insert("enabled_miners".into(), int(enabled));
+    map.insert("active_miners".into(), int(active));
+    map.insert("hashrate_hs".into(), Dynamic::from_float(hashrate));
+    map.insert("power_w".into(), Dynamic::from_float(power_w));
+    map.insert(
+        "power_hashrate_hs".into(),
+        Dynamic::from_float(power_hashrate),
+    );
+    map.insert("power_miners".into(), int(power_miners));
+    Ok(map)
 }
 
 fn register_aggregates(engine: &mut Engine, data: &Arc<dyn ScriptData>) {

@@ -47,6 +47,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One raw byte.
+    #[inline]
     pub(crate) fn byte(&mut self) -> Result<u8, DecodeError> {
         let byte = *self
             .bytes
@@ -56,8 +57,21 @@ impl<'a> Reader<'a> {
         Ok(byte)
     }
 
-    /// One LEB128 varint.
+    /// One LEB128 varint. Most values of a block are one byte: that case is one
+    /// comparison.
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
+        if let Some(&byte) = self.bytes.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
+        }
+        self.varint_long()
+    }
+
+    /// A varint of two or more bytes (or a truncated one).
+    fn varint_long(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for shift in (0..70).step_by(7) {
             let byte = self.byte()?;
@@ -73,6 +87,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A zigzag-encoded signed varint.
+    #[inline]
     pub(crate) fn signed(&mut self) -> Result<i64, DecodeError> {
         Ok(unzigzag(self.varint()?))
     }

@@ -30,8 +30,8 @@ pub(super) fn open_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
-/// What memory (or the `live` table) adds to the file for one miner's samples: full
-/// blocks not yet committed and the open block.
+/// What memory (or the `live` and `parked` tables) adds to `telemetry` for one miner's
+/// samples: parked blocks, full blocks not yet committed, and the open block.
 #[derive(Default)]
 struct Overlay {
     sealed: Vec<(u64, Vec<u8>)>,
@@ -77,10 +77,16 @@ impl Store {
                     continue;
                 }
                 let mut newest = None;
-                if self.state.is_none()
-                    && let Some(live) = &live
-                {
-                    newest = self.live_last(live, *id)?;
+                if self.state.is_none() {
+                    if let Some(live) = &live {
+                        newest = self.live_last(live, *id)?;
+                    }
+                    if newest.is_none()
+                        && let Some((_, first_ts, bytes)) = self.read_parked(&txn, Some(*id))?.pop()
+                    {
+                        newest = block::decode_last(&bytes, *id)
+                            .map_err(|e| self.corrupt(format!("parked/({first_ts}, {id})"), e))?;
+                    }
                 }
                 if newest.is_none() {
                     newest = self.last_sealed_sample(&txn, *id)?;
@@ -112,7 +118,7 @@ impl Store {
         let mut overlay = Overlay::default();
         if let Some(state) = &self.state {
             let state = state.lock().unwrap_or_else(|p| p.into_inner());
-            for (id, first_ts, bytes) in &state.sealed {
+            for (id, first_ts, bytes) in state.parked.iter().chain(&state.sealed) {
                 if *id == miner_id {
                     overlay.sealed.push((*first_ts, bytes.clone()));
                 }
@@ -124,6 +130,9 @@ impl Store {
             return Ok((txn, overlay));
         }
         let txn = self.begin_read()?;
+        for (_, first_ts, bytes) in self.read_parked(&txn, Some(miner_id))? {
+            overlay.sealed.push((first_ts, bytes));
+        }
         if let Some(live) = open_table(&self.path, &txn, LIVE)? {
             let row = ReadableTable::get(&live, miner_id)
                 .map_err(|e| StoreError::db(&self.path, "reading a live row", e))?
@@ -158,8 +167,11 @@ impl Store {
             return Ok(SamplePage::default());
         }
         let (txn, overlay) = self.snapshot(miner_id)?;
-        // Sample is large: size the page once (a day at 10 s is 8 640 samples).
-        samples.reserve(limit.min(16_384) + 1);
+        // Sample is large: size the page once from the poll interval (a day at 10 s is
+        // 8 640 samples) rather than from `limit`, which is often "everything".
+        let poll_ms = (self.options.poll_interval.as_millis() as u64).max(1);
+        let expected = ((to_ms - start) / poll_ms).saturating_add(2);
+        samples.reserve((limit as u64).min(expected).min(16_384) as usize + 1);
         let place = |ts: u64| format!("telemetry/({miner_id}, {ts})");
         if let Some(table) = open_table(&self.path, &txn, TELEMETRY)? {
             let fail = |e: redb::StorageError| StoreError::db(&self.path, "reading samples", e);

@@ -4,7 +4,7 @@
 //! Versions:
 //! - 1: the six tables of DESIGN.md (`meta`, `miners`, `telemetry`, `slots`, `prices`,
 //!   `audit`); every block, including each miner's newest partial one, lived in `telemetry`.
-//! - 2 (current): adds two tables, deliberately, beyond DESIGN.md:
+//! - 2: adds two tables, deliberately, beyond DESIGN.md:
 //!   - `status` (`u32` miner id → JSON [`MinerStatus`](crate::model::MinerStatus)): the
 //!     descriptive per-miner state that `hmm status` shows from another process.
 //!   - `live` (`u32` miner id → open block + current slot rollup): the small, hot part of
@@ -14,14 +14,20 @@
 //!     what keeps disk writes under the 500 bytes per sample budget. Full blocks move to
 //!     `telemetry` and finished slots to `slots`.
 //!
+//! - 3 (current): adds `parked` (`(u64 first_ts_ms, u32 miner_id)` → full block): full
+//!   blocks wait here, keyed by time so one commit's blocks of the whole fleet land in a
+//!   few adjacent leaves, and move to `telemetry` [`PARK_BLOCKS`](super::PARK_BLOCKS) per
+//!   miner at a time, so each miner's `telemetry` leaf is rewritten once per several
+//!   blocks instead of once per block (disk writes, DESIGN.md "Budgets").
+//!
 //! Migration 1 → 2 creates the two tables (version-1 partial blocks simply stay in
-//! `telemetry` as short sealed blocks). A file with a newer version is refused before
+//! `telemetry` as short sealed blocks); 2 → 3 creates `parked`. A file with a newer version is refused before
 //! anything is written.
 
 use redb::{TableDefinition, WriteTransaction};
 
 /// Schema version this build writes.
-pub(crate) const CURRENT_SCHEMA: u32 = 2;
+pub(crate) const CURRENT_SCHEMA: u32 = 3;
 
 /// `meta` key holding the schema version as decimal text.
 pub(crate) const SCHEMA_KEY: &str = "schema_version";
@@ -43,6 +49,9 @@ pub(crate) const STATUS: TableDefinition<u32, &[u8]> = TableDefinition::new("sta
 /// Miner id → open block and current slot rollup (version 2).
 pub(crate) const LIVE: TableDefinition<u32, &[u8]> = TableDefinition::new("live");
 
+/// `(first_ts_ms, miner_id)` → full block waiting to move to `telemetry` (version 3).
+pub(crate) const PARKED: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("parked");
+
 /// Parses the stored version text.
 pub(crate) fn parse_version(raw: &[u8]) -> Option<u32> {
     std::str::from_utf8(raw).ok()?.trim().parse().ok()
@@ -58,6 +67,7 @@ pub(crate) fn create_current(txn: &WriteTransaction) -> Result<(), redb::Error> 
     txn.open_table(AUDIT)?;
     txn.open_table(STATUS)?;
     txn.open_table(LIVE)?;
+    txn.open_table(PARKED)?;
     let mut meta = txn.open_table(META)?;
     meta.insert(SCHEMA_KEY, CURRENT_SCHEMA.to_string().as_bytes())?;
     Ok(())
@@ -72,6 +82,10 @@ pub(crate) fn migrate(txn: &WriteTransaction, from: u32) -> Result<(), redb::Err
         if version == 1 {
             txn.open_table(STATUS)?;
             txn.open_table(LIVE)?;
+        }
+        // 2 → 3: the `parked` table appears.
+        if version == 2 {
+            txn.open_table(PARKED)?;
         }
         version += 1;
     }

@@ -4,7 +4,8 @@
 //! Everything a cycle changes is first applied to [`WriterState`] under one mutex, so every
 //! reader of the same `Store` sees it at once. A commit (every `commit_interval`, or on
 //! [`Store::flush`]) writes, in ONE durable write transaction: the `live` row of every
-//! miner that changed, blocks that became full (to `telemetry`), slot rollups of slots
+//! miner that changed, blocks that became full (to `parked`, and every
+//! [`PARK_BLOCKS`] blocks of a miner all parked blocks to `telemetry`), slot rollups of slots
 //! that ended (to `slots`) and changed statuses (to `status`). The mutex is held during the
 //! commit so readers never see data twice or not at all.
 
@@ -16,8 +17,8 @@ use redb::{ReadTransaction, ReadableTable};
 use super::block::{self, BlockWriter};
 use super::codec::{DecodeError, Reader, put_varint};
 use super::reader::open_table;
-use super::schema::{LIVE, SLOTS, STATUS, TELEMETRY};
-use super::{BLOCK_SAMPLES, Store, StoreError, rollup};
+use super::schema::{LIVE, PARKED, SLOTS, STATUS, TELEMETRY};
+use super::{BLOCK_SAMPLES, PARK_BLOCKS, Store, StoreError, rollup};
 use crate::model::{MinerStatus, Sample, SlotRollup};
 use crate::ukclock;
 
@@ -41,6 +42,9 @@ pub(super) struct WriterState {
     pub(super) miners: HashMap<u32, MinerLive>,
     /// Full blocks waiting for the next commit: `(miner, first_ts, bytes)`.
     pub(super) sealed: Vec<(u32, u64, Vec<u8>)>,
+    /// Full blocks committed to the `parked` table (a copy, so readers of this store need
+    /// no file access for them), in the order they were sealed: `(miner, first_ts, bytes)`.
+    pub(super) parked: Vec<(u32, u64, Vec<u8>)>,
     /// Finished slot rollups waiting for the next commit.
     pub(super) closed_slots: Vec<SlotRollup>,
     /// Latest status of every miner that has one.
@@ -121,6 +125,15 @@ impl Store {
         }
         ids.sort_unstable();
         ids.dedup();
+        let parked = self.read_parked(&txn, None)?;
+        for (id, first_ts, bytes) in &parked {
+            let entry = miners.entry(*id).or_default();
+            if entry.block.is_empty() {
+                // Parked blocks come in time order: the newest one wins.
+                entry.last = block::decode_last(bytes, *id)
+                    .map_err(|e| self.corrupt(format!("parked/({first_ts}, {id})"), e))?;
+            }
+        }
         for id in ids {
             let entry = miners.entry(id).or_default();
             if entry.last.is_none() {
@@ -131,6 +144,7 @@ impl Store {
         Ok(WriterState {
             miners,
             sealed: Vec::new(),
+            parked,
             closed_slots: Vec::new(),
             statuses,
             dirty_statuses: BTreeSet::new(),
@@ -139,6 +153,29 @@ impl Store {
             commit_mark_ts: None,
             newest_ts: 0,
         })
+    }
+
+    /// Blocks in the `parked` table (of one miner, or all), in time order:
+    /// `(miner, first_ts, bytes)`. The table is small (at most [`PARK_BLOCKS`] blocks per
+    /// miner), so a scan is cheap.
+    pub(super) fn read_parked(
+        &self,
+        txn: &ReadTransaction,
+        miner_id: Option<u32>,
+    ) -> Result<Vec<(u32, u64, Vec<u8>)>, StoreError> {
+        let Some(table) = open_table(&self.path, txn, PARKED)? else {
+            return Ok(Vec::new());
+        };
+        let fail = |e: redb::StorageError| StoreError::db(&self.path, "reading parked blocks", e);
+        let mut out = Vec::new();
+        for entry in ReadableTable::iter(&table).map_err(fail)? {
+            let (key, value) = entry.map_err(fail)?;
+            let (first_ts, id) = key.value();
+            if miner_id.is_none_or(|wanted| wanted == id) {
+                out.push((id, first_ts, value.value().to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// The newest sample in `telemetry` for `miner_id`: one reverse step, one block.
@@ -195,6 +232,15 @@ impl Store {
         self.commit(&mut state)
     }
 
+    /// Commits, moving every parked block to `telemetry` (retention then sees them).
+    pub(super) fn flush_and_unpark(&self) -> Result<(), StoreError> {
+        let Some(state) = self.state.as_ref() else {
+            return Ok(());
+        };
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        self.commit_with(&mut state, true)
+    }
+
     /// Records the descriptive status of miners. Readers of this store see it at once; it
     /// reaches the file with the next commit (see the module doc), so `hmm status` in
     /// another process sees it within one commit interval.
@@ -215,7 +261,15 @@ impl Store {
 
     /// Writes everything waiting in `state` in one durable transaction.
     fn commit(&self, state: &mut WriterState) -> Result<(), StoreError> {
-        if state.dirty_live.is_empty() && state.dirty_statuses.is_empty() {
+        self.commit_with(state, false)
+    }
+
+    /// [`Store::commit`]; with `unpark`, parked blocks move to `telemetry` even if no
+    /// miner has [`PARK_BLOCKS`] of them yet.
+    fn commit_with(&self, state: &mut WriterState, unpark: bool) -> Result<(), StoreError> {
+        let unpark = (unpark && !(state.parked.is_empty() && state.sealed.is_empty()))
+            || state.parking_full();
+        if state.dirty_live.is_empty() && state.dirty_statuses.is_empty() && !unpark {
             state.last_commit = Instant::now();
             return Ok(());
         }
@@ -223,11 +277,28 @@ impl Store {
         let fail = |e: redb::Error| StoreError::db(&self.path, "committing samples", e);
         let txn = db.begin_write().map_err(|e| fail(e.into()))?;
         {
-            let mut telemetry = txn.open_table(TELEMETRY).map_err(|e| fail(e.into()))?;
-            for (id, first_ts, bytes) in &state.sealed {
-                telemetry
-                    .insert((*id, *first_ts), bytes.as_slice())
-                    .map_err(|e| fail(e.into()))?;
+            if unpark {
+                let mut telemetry = txn.open_table(TELEMETRY).map_err(|e| fail(e.into()))?;
+                // Sorted by key: each miner's leaf is visited once.
+                let mut moving: Vec<&(u32, u64, Vec<u8>)> =
+                    state.parked.iter().chain(&state.sealed).collect();
+                moving.sort_unstable_by_key(|(id, first_ts, _)| (*id, *first_ts));
+                for (id, first_ts, bytes) in moving {
+                    telemetry
+                        .insert((*id, *first_ts), bytes.as_slice())
+                        .map_err(|e| fail(e.into()))?;
+                }
+                drop(telemetry);
+                // Dropping the table frees its pages without rewriting them.
+                txn.delete_table(PARKED).map_err(|e| fail(e.into()))?;
+                txn.open_table(PARKED).map_err(|e| fail(e.into()))?;
+            } else if !state.sealed.is_empty() {
+                let mut parked = txn.open_table(PARKED).map_err(|e| fail(e.into()))?;
+                for (id, first_ts, bytes) in &state.sealed {
+                    parked
+                        .insert((*first_ts, *id), bytes.as_slice())
+                        .map_err(|e| fail(e.into()))?;
+                }
             }
             let mut slots = txn.open_table(SLOTS).map_err(|e| fail(e.into()))?;
             let mut encoded = Vec::with_capacity(48);
@@ -254,7 +325,13 @@ impl Store {
             }
         }
         txn.commit().map_err(|e| fail(e.into()))?;
-        state.sealed.clear();
+        if unpark {
+            state.parked.clear();
+            state.sealed.clear();
+        } else {
+            let sealed = std::mem::take(&mut state.sealed);
+            state.parked.extend(sealed);
+        }
         state.closed_slots.clear();
         state.dirty_live.clear();
         state.dirty_statuses.clear();
@@ -265,6 +342,19 @@ impl Store {
 }
 
 impl WriterState {
+    /// Whether some miner has [`PARK_BLOCKS`] full blocks parked or waiting to be.
+    fn parking_full(&self) -> bool {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for (id, _, _) in self.parked.iter().chain(&self.sealed) {
+            let count = counts.entry(*id).or_default();
+            *count += 1;
+            if *count >= PARK_BLOCKS {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Whether a commit is due: `interval` has passed since the last commit by the wall
     /// clock, or by the samples' own timestamps (the same thing for a live daemon; the
     /// latter makes back-filling and benchmarks commit as a live daemon would).

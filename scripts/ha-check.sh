@@ -15,7 +15,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-HA_TOOLS="${HA_TOOLS:-$ROOT/../shared/tools/ha}"
+if [ -z "${HA_TOOLS:-}" ]; then
+    # /work/shared sits beside the checkout (or beside the worktrees' parent).
+    for dir in "$ROOT/../shared/tools/ha" "$ROOT/../../shared/tools/ha"; do
+        [ -x "$dir/run_ha.sh" ] && HA_TOOLS="$(cd "$dir" && pwd)" && break
+    done
+fi
+[ -n "${HA_TOOLS:-}" ] || { echo "ha-check: set HA_TOOLS to shared/tools/ha" >&2; exit 2; }
 export HA_VENV="${HA_VENV:-/tmp/ha-venv}"
 SETTLE="${SETTLE:-60}"
 WORK="$(mktemp -d /tmp/hmm-ha-check.XXXXXX)"

@@ -61,11 +61,12 @@ async fn discovery_configs_are_complete_and_correct() {
     });
     settled(&mqtt).await;
 
-    // Bridge: 5; axeos: 16 sensors + 2 selects + button + switch; nmminer: 16 + button + switch; widget: 1.
-    let configs = retained_configs(addr, &prefix, 5 + 20 + 18 + 1).await;
+    // Bridge: 5; axeos: 16 sensors + 2 selects + button + switch; nmminer: 11 sensors (no
+    // fan, VR temperature, frequency, core voltage or mode; no button or switch); widget: 1.
+    let configs = retained_configs(addr, &prefix, 5 + 20 + 11 + 1).await;
     assert_eq!(
         configs.len(),
-        44,
+        37,
         "{:#?}",
         configs.keys().collect::<Vec<_>>()
     );
@@ -232,6 +233,32 @@ async fn discovery_configs_are_complete_and_correct() {
     let nm = get("sensor", "miner-nm_1-power");
     assert!(nm["device"].get("configuration_url").is_none());
     assert_eq!(nm["device"]["manufacturer"], "NMMiner");
+    // Sensors of fields it never reports, and controls its protocol lacks, would sit at
+    // "unknown" in HA or always be refused: not announced.
+    for missing in [
+        "sensor/{node}/{node}-miner-nm_1-fan/",
+        "sensor/{node}/{node}-miner-nm_1-vr_temp/",
+        "sensor/{node}/{node}-miner-nm_1-frequency/",
+        "sensor/{node}/{node}-miner-nm_1-core_voltage/",
+        "sensor/{node}/{node}-miner-nm_1-mode/",
+        "button/{node}/{node}-miner-nm_1-restart/",
+        "switch/{node}/{node}-miner-nm_1-enabled/",
+    ] {
+        let missing = missing.replace("{node}", &node);
+        assert!(
+            !configs.keys().any(|t| t.contains(&missing)),
+            "{missing} announced"
+        );
+    }
+    assert_eq!(
+        get("sensor", "miner-nm_1-temp")["unit_of_measurement"],
+        "°C"
+    );
+    // No error shows as the text "none", not HA's "unknown".
+    assert_eq!(
+        get("sensor", "miner-nm_1-last_error")["value_template"],
+        "{{ value_json.last_error if value_json.last_error is not none else 'none' }}"
+    );
 
     let status = get("binary_sensor", "bridge-status");
     assert_eq!(status["device_class"], "connectivity");
@@ -412,7 +439,7 @@ async fn stale_configs_of_an_earlier_run_are_swept_at_start() {
 
     mqtt.set_miners(&[nmminer("new")]);
     settled(&mqtt).await;
-    let configs = retained_configs(addr, &prefix, 5 + 18 + 2).await;
+    let configs = retained_configs(addr, &prefix, 5 + 11 + 2).await;
     assert!(!configs.contains_key(&ghost), "stale miner config swept");
     assert!(
         configs.contains_key(&widget),
@@ -425,10 +452,10 @@ async fn stale_configs_of_an_earlier_run_are_swept_at_start() {
 
     mqtt.set_widgets(&[cost_widget()]);
     settled(&mqtt).await;
-    let configs = retained_configs(addr, &prefix, 5 + 18 + 2).await;
+    let configs = retained_configs(addr, &prefix, 5 + 11 + 2).await;
     assert_eq!(
         configs[&widget]["unit_of_measurement"], "GBP",
         "the widget is re-announced, not deleted"
     );
-    assert_eq!(configs.len(), 5 + 18 + 1 + 1);
+    assert_eq!(configs.len(), 5 + 11 + 1 + 1);
 }

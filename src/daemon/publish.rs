@@ -19,32 +19,91 @@ const FRESH_POLLS: u32 = 3;
 /// Tells the bridge which miners exist and what they can do; sends nothing when that is
 /// unchanged since the last call.
 pub fn announce_miners(daemon: &Daemon, mqtt: &MqttHandle) {
-    let miners: Vec<MinerInfo> = daemon
-        .fleet
-        .snapshot()
-        .iter()
-        .map(|entry| miner_info(daemon, entry))
-        .collect();
+    let pools = daemon.config().pools.clone();
     let mut announced = daemon
         .mqtt_announced
         .lock()
         .unwrap_or_else(|e| e.into_inner());
+    let miners: Vec<MinerInfo> = daemon
+        .fleet
+        .snapshot()
+        .iter()
+        .map(|entry| {
+            let before = announced.iter().find(|m| m.name == entry.config.name);
+            miner_info(daemon, entry, &pools, before)
+        })
+        .collect();
     if *announced != miners {
         mqtt.set_miners(&miners);
         *announced = miners;
     }
 }
 
-fn miner_info(daemon: &Daemon, entry: &MinerEntry) -> MinerInfo {
+/// What the bridge announces for one miner. The optional sensors it reports are the
+/// union of what its newest online sample has and what was announced before, so a value
+/// missing from one poll never removes an entity from Home Assistant.
+fn miner_info(
+    daemon: &Daemon,
+    entry: &MinerEntry,
+    pools: &[PoolConfig],
+    before: Option<&MinerInfo>,
+) -> MinerInfo {
+    let now_reported = miner_state(entry, pools).and_then(|state| state.reported_fields());
+    let reported = match (before.and_then(|m| m.reported.clone()), now_reported) {
+        (Some(mut fields), Some(now)) => {
+            for field in now {
+                if !fields.contains(&field) {
+                    fields.push(field);
+                }
+            }
+            fields.sort_unstable();
+            Some(fields)
+        }
+        (known, None) => known,
+        (None, Some(mut now)) => {
+            now.sort_unstable();
+            Some(now)
+        }
+    };
+    // Before the device has answered once its capabilities are unknown: keep what was
+    // announced, so a miner that is down for a while keeps its controls in HA.
+    let capabilities = entry.capabilities();
+    let (modes, can_restart, can_pause) = match (&entry.info, before) {
+        (None, Some(before)) => (before.modes.clone(), before.can_restart, before.can_pause),
+        _ => (capabilities.modes, capabilities.restart, capabilities.pause),
+    };
     MinerInfo {
         name: entry.config.name.clone(),
         kind: entry.kind,
         model: entry.status.model.clone(),
         firmware: entry.status.firmware.clone(),
         config_url: config_url(entry),
-        modes: entry.capabilities().modes,
+        modes,
         pools: daemon.controller.pool_names(entry),
+        reported,
+        can_restart,
+        can_pause,
     }
+}
+
+/// The state published for a miner, from its newest sample (none before the first). An
+/// online miner without a power sensor shows its configured `manual_power_w`, the figure
+/// its energy and cost are computed from.
+pub fn miner_state(entry: &MinerEntry, pools: &[PoolConfig]) -> Option<MinerState> {
+    let mut sample = entry.latest.clone()?;
+    if sample.online && sample.power_w.is_none() {
+        sample.power_w = entry.config.manual_power_w;
+    }
+    Some(MinerState {
+        status: entry.status.clone(),
+        sample,
+        pool_name: entry
+            .status
+            .pool
+            .as_deref()
+            .and_then(|url| pool_name_for(url, pools)),
+        energy_kwh: Some(entry.energy_wh_total / 1000.0),
+    })
 }
 
 /// The miner's own web page, where it has one (AxeOS and the Avalon's CGI pages on 80).
@@ -108,17 +167,8 @@ pub fn publish_cycle(daemon: &Arc<Daemon>, mqtt: &MqttHandle) {
         let is_online = entry.is_online(now, fresh_ms);
         online += u32::from(is_online);
         mqtt.publish_availability(&entry.config.name, is_online);
-        if let Some(sample) = &entry.latest {
-            mqtt.publish_miner_state(&MinerState {
-                status: entry.status.clone(),
-                sample: sample.clone(),
-                pool_name: entry
-                    .status
-                    .pool
-                    .as_deref()
-                    .and_then(|url| pool_name_for(url, &config.pools)),
-                energy_kwh: Some(entry.energy_wh_total / 1000.0),
-            });
+        if let Some(state) = miner_state(&entry, &config.pools) {
+            mqtt.publish_miner_state(&state);
         }
     }
     let now_s = now / 1000;
@@ -166,6 +216,37 @@ fn endpoint(url: &str) -> (String, Option<u16>) {
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn manual_power_fills_in_for_an_online_miner_without_a_power_sensor() {
+        let config = Config::from_str(
+            r#"
+[[miners]]
+name = "nm-1"
+kind = "nmminer"
+host = "192.168.1.60"
+manual_power_w = 4.5
+"#,
+            "<test>",
+        )
+        .unwrap();
+        let mut entry = MinerEntry::new(config.miners[0].clone(), 1);
+        assert!(miner_state(&entry, &[]).is_none(), "no sample yet");
+        entry.latest = Some(crate::model::Sample {
+            online: true,
+            hashrate_hs: Some(1.0e6),
+            ..crate::model::Sample::default()
+        });
+        let state = miner_state(&entry, &[]).unwrap();
+        assert_eq!(state.sample.power_w, Some(4.5));
+        assert!(state.reported_fields().unwrap().contains(&"power_w"));
+        entry.latest.as_mut().unwrap().online = false;
+        assert_eq!(
+            miner_state(&entry, &[]).unwrap().sample.power_w,
+            None,
+            "an offline miner draws no assumed power"
+        );
+    }
 
     #[test]
     fn pools_match_by_host_and_port() {

@@ -121,6 +121,9 @@ struct Entity {
     category: Option<&'static str>,
     icon: Option<&'static str>,
     template: String,
+    /// The miner state field the template reads, for sensors announced only to miners
+    /// that report it ([`MinerInfo::reports`]).
+    field: Option<&'static str>,
 }
 
 impl Entity {
@@ -136,6 +139,16 @@ impl Entity {
             category: None,
             icon: None,
             template: template.to_string(),
+            field: None,
+        }
+    }
+
+    /// A sensor showing one field of the miner's state JSON.
+    fn reading(key: &str, name: &str, field: &'static str) -> Entity {
+        let template = format!("{{{{ value_json.{field} }}}}");
+        Entity {
+            field: Some(field),
+            ..Entity::sensor(key, name, &template)
         }
     }
 
@@ -172,84 +185,80 @@ impl Entity {
 
 /// The sensors every miner gets, reading its one JSON state topic.
 fn miner_sensors() -> Vec<Entity> {
-    let value = |field: &str| format!("{{{{ value_json.{field} }}}}");
     vec![
-        Entity::sensor("hashrate", "Hashrate", &value("hashrate_ths"))
+        Entity::reading("hashrate", "Hashrate", "hashrate_ths")
             .state("measurement")
             .unit("TH/s")
             .precision(3)
             .icon("mdi:pickaxe"),
-        Entity::sensor("power", "Power", &value("power_w"))
+        Entity::reading("power", "Power", "power_w")
             .class("power")
             .state("measurement")
             .unit("W")
             .precision(1),
-        Entity::sensor("energy", "Energy", &value("energy_kwh"))
+        Entity::reading("energy", "Energy", "energy_kwh")
             .class("energy")
             .state("total_increasing")
             .unit("kWh")
             .precision(3),
-        Entity::sensor("temp", "Temperature", &value("temp_c"))
+        Entity::reading("temp", "Temperature", "temp_c")
             .class("temperature")
             .state("measurement")
             .unit("°C")
             .precision(1),
-        Entity::sensor("vr_temp", "VR temperature", &value("vr_temp_c"))
+        Entity::reading("vr_temp", "VR temperature", "vr_temp_c")
             .class("temperature")
             .state("measurement")
             .unit("°C")
             .precision(1),
-        Entity::sensor("efficiency", "Efficiency", &value("efficiency_j_th"))
+        Entity::reading("efficiency", "Efficiency", "efficiency_j_th")
             .state("measurement")
             .unit("J/TH")
             .precision(1)
             .icon("mdi:leaf"),
-        Entity::sensor("fan", "Fan speed", &value("fan_rpm"))
+        Entity::reading("fan", "Fan speed", "fan_rpm")
             .state("measurement")
             .unit("rpm")
             .icon("mdi:fan")
             .diagnostic(),
-        Entity::sensor("frequency", "ASIC frequency", &value("frequency_mhz"))
+        Entity::reading("frequency", "ASIC frequency", "frequency_mhz")
             .class("frequency")
             .state("measurement")
             .unit("MHz")
             .diagnostic(),
-        Entity::sensor("core_voltage", "Core voltage", &value("core_voltage_mv"))
+        Entity::reading("core_voltage", "Core voltage", "core_voltage_mv")
             .class("voltage")
             .state("measurement")
             .unit("mV")
             .diagnostic(),
-        Entity::sensor(
-            "shares_accepted",
-            "Shares accepted",
-            &value("shares_accepted"),
-        )
-        .state("total_increasing")
-        .icon("mdi:check-circle-outline"),
-        Entity::sensor(
-            "shares_rejected",
-            "Shares rejected",
-            &value("shares_rejected"),
-        )
-        .state("total_increasing")
-        .icon("mdi:close-circle-outline"),
-        Entity::sensor("best_diff", "Best difficulty", &value("best_diff"))
+        Entity::reading("shares_accepted", "Shares accepted", "shares_accepted")
+            .state("total_increasing")
+            .icon("mdi:check-circle-outline"),
+        Entity::reading("shares_rejected", "Shares rejected", "shares_rejected")
+            .state("total_increasing")
+            .icon("mdi:close-circle-outline"),
+        Entity::reading("best_diff", "Best difficulty", "best_diff")
             .state("measurement")
             .precision(0)
             .icon("mdi:trophy-outline"),
         // Uptime: duration in s, no state class (it changes every poll; long-term
         // statistics of it are noise and recorder load).
-        Entity::sensor("uptime", "Uptime", &value("uptime_s"))
+        Entity::reading("uptime", "Uptime", "uptime_s")
             .class("duration")
             .unit("s")
             .diagnostic(),
-        Entity::sensor("mode", "Mode", &value("mode")).icon("mdi:speedometer"),
-        Entity::sensor("pool", "Pool", &value("pool"))
+        Entity::reading("mode", "Mode", "mode").icon("mdi:speedometer"),
+        Entity::reading("pool", "Pool", "pool")
             .icon("mdi:server-network")
             .diagnostic(),
-        Entity::sensor("last_error", "Last error", &value("last_error"))
-            .icon("mdi:alert-circle-outline")
-            .diagnostic(),
+        // No error is the normal case: show "none" rather than HA's "unknown".
+        Entity::sensor(
+            "last_error",
+            "Last error",
+            "{{ value_json.last_error if value_json.last_error is not none else 'none' }}",
+        )
+        .icon("mdi:alert-circle-outline")
+        .diagnostic(),
     ]
 }
 
@@ -461,6 +470,7 @@ impl ConfigBuilder<'_> {
         let state = Some(self.topics.miner_state(&miner.name));
         let mut configs: Vec<Config> = miner_sensors()
             .into_iter()
+            .filter(|entity| entity.field.is_none_or(|field| miner.reports(field)))
             .map(|entity| {
                 let hint = format!("{node}_{miner_slug}_{}", entity.key);
                 self.config(
@@ -510,19 +520,23 @@ impl ConfigBuilder<'_> {
             select.entity_category = Some("config");
             configs.push(self.finish("select", select));
         }
-        let mut restart = control("button", "restart", "Restart", CommandKind::Restart);
-        restart.device_class = Some("restart".into());
-        restart.payload_press = Some("PRESS");
-        restart.entity_category = Some("config");
-        restart.retain = None;
-        configs.push(self.finish("button", restart));
-        let mut enabled = control("switch", "enabled", "Mining enabled", CommandKind::Enabled);
-        enabled.state_topic = state.clone();
-        enabled.value_template = Some("{{ 'ON' if value_json.enabled else 'OFF' }}".into());
-        enabled.payload_on = Some("ON");
-        enabled.payload_off = Some("OFF");
-        enabled.icon = Some("mdi:pickaxe");
-        configs.push(self.finish("switch", enabled));
+        if miner.can_restart {
+            let mut restart = control("button", "restart", "Restart", CommandKind::Restart);
+            restart.device_class = Some("restart".into());
+            restart.payload_press = Some("PRESS");
+            restart.entity_category = Some("config");
+            restart.retain = None;
+            configs.push(self.finish("button", restart));
+        }
+        if miner.can_pause {
+            let mut enabled = control("switch", "enabled", "Mining enabled", CommandKind::Enabled);
+            enabled.state_topic = state.clone();
+            enabled.value_template = Some("{{ 'ON' if value_json.enabled else 'OFF' }}".into());
+            enabled.payload_on = Some("ON");
+            enabled.payload_off = Some("OFF");
+            enabled.icon = Some("mdi:pickaxe");
+            configs.push(self.finish("switch", enabled));
+        }
         if !miner.pools.is_empty() {
             let mut select = control("select", "pool_select", "Pool", CommandKind::Pool);
             select.options = Some(miner.pools.clone());
@@ -653,6 +667,9 @@ mod tests {
             config_url: Some("http://192.168.1.50/".into()),
             modes: vec![Mode::Eco, Mode::Standard],
             pools: vec!["ckpool".into()],
+            reported: None,
+            can_restart: true,
+            can_pause: true,
         }
     }
 

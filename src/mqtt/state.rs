@@ -34,6 +34,48 @@ pub struct MinerInfo {
     pub modes: Vec<Mode>,
     /// Names of the configured pools this miner may switch to (none: no pool select).
     pub pools: Vec<String>,
+    /// Whether the driver can restart the miner (no restart button otherwise: NMMiner's
+    /// UDP protocol has none, and a button that is always refused only confuses).
+    pub can_restart: bool,
+    /// Whether the driver can pause and resume mining (no "Mining enabled" switch
+    /// otherwise: AxeOS before 2.14, NerdQAxe, NMMiner).
+    pub can_pause: bool,
+    /// Which of the [`OPTIONAL_FIELDS`] this miner has reported while online (see
+    /// [`MinerState::reported_fields`]), or `None` while that is not known yet. A sensor
+    /// of an optional field the miner never reports is not announced: Home Assistant would
+    /// show it as "unknown" forever (an NMMiner has no fan, a Nano 3 no core voltage).
+    /// `None` announces every sensor, so nothing is removed before the first online poll.
+    pub reported: Option<Vec<&'static str>>,
+}
+
+/// State fields that some miners never report; their sensors are announced only for
+/// miners that do (see [`MinerInfo::reported`]). Hashrate, energy, pool and last error
+/// are announced for every miner.
+pub const OPTIONAL_FIELDS: [&str; 12] = [
+    "power_w",
+    "temp_c",
+    "vr_temp_c",
+    "fan_rpm",
+    "frequency_mhz",
+    "core_voltage_mv",
+    "efficiency_j_th",
+    "shares_accepted",
+    "shares_rejected",
+    "best_diff",
+    "uptime_s",
+    "mode",
+];
+
+impl MinerInfo {
+    /// Whether the sensor reading `field` should be announced: always for fields outside
+    /// [`OPTIONAL_FIELDS`], and for optional ones unless the miner is known not to report it.
+    pub fn reports(&self, field: &str) -> bool {
+        !OPTIONAL_FIELDS.contains(&field)
+            || self
+                .reported
+                .as_ref()
+                .is_none_or(|fields| fields.contains(&field))
+    }
 }
 
 /// One miner's latest state as the daemon knows it: the newest sample plus descriptive
@@ -51,6 +93,23 @@ pub struct MinerState {
     /// Energy used since hmm started tracking this miner, kWh, summed from slot rollups
     /// (monotonic, so HA's `total_increasing` accepts it).
     pub energy_kwh: Option<f64>,
+}
+
+impl MinerState {
+    /// The [`OPTIONAL_FIELDS`] that have a value in this state's JSON, or `None` for an
+    /// offline sample (which says nothing about what the miner can report).
+    pub fn reported_fields(&self) -> Option<Vec<&'static str>> {
+        if !self.sample.online {
+            return None;
+        }
+        let json = serde_json::to_value(MinerStateJson::from_state(self)).ok()?;
+        Some(
+            OPTIONAL_FIELDS
+                .into_iter()
+                .filter(|field| json.get(*field).is_some_and(|v| !v.is_null()))
+                .collect(),
+        )
+    }
 }
 
 /// A widget that offers one field of its result as a Home Assistant sensor.
@@ -279,6 +338,37 @@ mod tests {
             ..good
         };
         assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn reported_fields_come_from_online_samples_only() {
+        let mut state = MinerState {
+            status: MinerStatus {
+                name: "nm".into(),
+                ..MinerStatus::default()
+            },
+            sample: Sample {
+                online: true,
+                hashrate_hs: Some(1.0e6),
+                power_w: Some(4.5),
+                temp_c: Some(47.0),
+                ..Sample::default()
+            },
+            ..MinerState::default()
+        };
+        assert_eq!(
+            state.reported_fields(),
+            Some(vec!["power_w", "temp_c", "efficiency_j_th"])
+        );
+        state.sample.online = false;
+        assert_eq!(state.reported_fields(), None);
+
+        let mut info = MinerInfo::default();
+        assert!(info.reports("fan_rpm"), "unknown: announce");
+        info.reported = Some(vec!["temp_c"]);
+        assert!(info.reports("temp_c"));
+        assert!(!info.reports("fan_rpm"));
+        assert!(info.reports("last_error"), "not optional: always");
     }
 
     #[test]

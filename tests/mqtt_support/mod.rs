@@ -122,14 +122,27 @@ pub fn axeos(name: &str) -> MinerInfo {
         config_url: Some("http://192.168.1.50/".into()),
         modes: vec![Mode::Eco, Mode::Standard, Mode::Turbo],
         pools: vec!["ckpool".into(), "public-pool".into()],
+        reported: None,
+        can_restart: true,
+        can_pause: true,
     }
 }
 
-/// An NMMiner: no control beyond restart/enabled, no web page.
+/// An NMMiner as the daemon announces it after a poll: no mode, restart or pause over its
+/// UDP protocol, no web page, and no fan, VR temperature, frequency or core voltage.
 pub fn nmminer(name: &str) -> MinerInfo {
     MinerInfo {
         name: name.into(),
         kind: Some(MinerKind::Nmminer),
+        reported: Some(vec![
+            "best_diff",
+            "efficiency_j_th",
+            "power_w",
+            "shares_accepted",
+            "shares_rejected",
+            "temp_c",
+            "uptime_s",
+        ]),
         ..MinerInfo::default()
     }
 }

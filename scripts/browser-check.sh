@@ -40,6 +40,8 @@ if [ "$BIN" != "none" ]; then
   done
 fi
 [ -n "$URL" ] || fail "no URL given and none printed by $BIN"
+# Let the daemon complete its first poll cycle so the page is populated.
+[ "$BIN" = "none" ] || sleep "${SETTLE:-8}"
 curl -fsS -o /dev/null --max-time 5 "$URL" || fail "$URL does not answer"
 
 CHROME="$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)"

@@ -11,7 +11,8 @@
 #                                          status page fetched and checked for the fleet table
 #
 # Tests find their fixtures through ../shared exactly as natively: qemu-user shares the
-# host's file system.
+# host's file system. Tests that start the `hmm` binary run it through HMM_TEST_EXEC_RUNNER
+# (set here to the emulator), because the host cannot execute a foreign binary by itself.
 #
 # Slow tests under emulation: HMM_QEMU_SKIP may list test names (space separated) that the
 # emulated run passes to the test harness as `--skip NAME`. It is empty by default (the
@@ -41,7 +42,9 @@ run_tests() {
   # Compile first so the timing below is the emulated run alone.
   cargo test --target "$target" --no-run
   local built=$(date +%s)
-  cargo test --target "$target" -- "${skips[@]}"
+  # Binaries the tests start themselves (the built `hmm`) need the emulator named too: the
+  # host kernel cannot execute them (no binfmt_misc in CI). See tests/exec_support/mod.rs.
+  HMM_TEST_EXEC_RUNNER=$(runner_for "$target") cargo test --target "$target" -- "${skips[@]}"
   echo "qemu-tests: $target test suite: build $((built - start))s, run under qemu $(( $(date +%s) - built ))s"
 }
 

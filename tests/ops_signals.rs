@@ -3,7 +3,8 @@
 //! and SIGINT (Ctrl-C), reloaded with SIGHUP (`systemctl reload`, `/etc/init.d/hmm reload`).
 //!
 //! Signals are sent with the `kill` command, as an operator would, so the test needs no
-//! libc bindings. Each test has its own simulated fleet, data directory and web port.
+//! libc bindings. Under qemu (`scripts/qemu-tests.sh`) the signal goes to the emulator
+//! process, which delivers it to hmm. Each test has its own simulated fleet, data directory and web port.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,7 +18,9 @@ use hmm::feeds::fixture_server::FixtureServer;
 use hmm::simulate::{FleetSpec, SimFleet, SimModel};
 use serde_json::Value;
 
-const HMM: &str = env!("CARGO_BIN_EXE_hmm");
+mod exec_support;
+use exec_support::hmm_command;
+
 const POLL_MS: u64 = 1000;
 /// Device timeout in the test config; a cycle cut short by a stop takes at most this long.
 const DEVICE_TIMEOUT_MS: u64 = 500;
@@ -129,7 +132,7 @@ bind = "{web}"
         self.write_config(&self.config_text(miners));
         let log_path = self.dir.path().join("hmm.log");
         let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(HMM)
+        let child = hmm_command()
             .args(["run", "--config"])
             .arg(self.config_path())
             .env("HMM_LOG", "info")
@@ -147,7 +150,7 @@ bind = "{web}"
 
     /// `hmm status --json --data-dir DIR`, as another process reads the store.
     fn status_json(&self) -> Vec<Value> {
-        let out = Command::new(HMM)
+        let out = hmm_command()
             .args(["status", "--json", "--data-dir"])
             .arg(self.data_dir())
             .output()
@@ -415,7 +418,7 @@ fn sighup_with_a_broken_config_is_refused_and_the_old_config_keeps_running() {
 
 #[test]
 fn version_names_version_commit_and_target() {
-    let out = Command::new(HMM).arg("--version").output().expect("hmm");
+    let out = hmm_command().arg("--version").output().expect("hmm");
     assert!(out.status.success());
     let line = String::from_utf8(out.stdout).expect("utf-8");
     let line = line.trim_end();

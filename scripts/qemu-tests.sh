@@ -39,12 +39,13 @@ run_tests() {
   [ ${#skips[@]} -eq 0 ] || echo "qemu-tests: skipping under emulation (HMM_QEMU_SKIP): ${HMM_QEMU_SKIP}"
   rustup target add "$target" >/dev/null
   local start=$(date +%s)
-  # Compile first so the timing below is the emulated run alone.
+  # Compile first so the timing below is the emulated run alone. --no-fail-fast: every
+  # test binary runs, so one failure does not hide the others.
   cargo test --target "$target" --no-run
   local built=$(date +%s)
   # Binaries the tests start themselves (the built `hmm`) need the emulator named too: the
   # host kernel cannot execute them (no binfmt_misc in CI). See tests/exec_support/mod.rs.
-  HMM_TEST_EXEC_RUNNER=$(runner_for "$target") cargo test --target "$target" -- "${skips[@]}"
+  HMM_TEST_EXEC_RUNNER=$(runner_for "$target") cargo test --target "$target" --no-fail-fast -- "${skips[@]}"
   echo "qemu-tests: $target test suite: build $((built - start))s, run under qemu $(( $(date +%s) - built ))s"
 }
 

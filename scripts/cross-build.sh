@@ -29,7 +29,7 @@ for target in "${targets[@]}"; do
   bin="$target_dir/$target/release/hmm"
   size=$(stat -c %s "$bin")
   # The release profile strips (strip = true); `file` confirms it and shows the linkage.
-  kind=$(file -b "$bin" | grep -o 'static-pie linked\|statically linked\|dynamically linked\|, stripped\|not stripped' | tr '\n' ' ' || true)
+  kind=$(file -b "$bin" | grep -o 'static-pie linked\|statically linked\|dynamically linked\|, stripped\|not stripped' | tr '\n' ' ' | sed 's/ ,/,/g' || true)
   awk -v t="$target" -v s="$size" -v k="$kind" 'BEGIN { printf "size %s: %d bytes (%.2f MB) %s\n", t, s, s / 1048576, k }'
   if [ "$target" = aarch64-unknown-linux-musl ]; then
     if [ "$size" -gt "$budget" ]; then

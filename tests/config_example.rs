@@ -1,10 +1,11 @@
 //! The shipped example validates, and no secret survives `{:?}` or `hmm check-config`.
 
-use std::path::Path;
-use std::process::Command;
-
 use hmm::config::{Config, Tariff};
 use hmm::model::MinerKind;
+use std::path::Path;
+
+mod exec_support;
+use exec_support::hmm_command;
 
 fn example_path() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hmm.example.toml"))
@@ -107,8 +108,7 @@ fn error_messages_do_not_echo_secrets() {
 
 #[test]
 fn check_config_command_lists_problems_or_summarises() {
-    let hmm = env!("CARGO_BIN_EXE_hmm");
-    let ok = Command::new(hmm)
+    let ok = hmm_command()
         .arg("check-config")
         .arg(example_path())
         .output()
@@ -135,7 +135,7 @@ fn check_config_command_lists_problems_or_summarises() {
     let line_of = |needle: &str| text.lines().position(|line| line == needle).unwrap() + 1;
     let (port_line, region_line) = (line_of("port = 0"), line_of("region = \"I\""));
     std::fs::write(&bad, &text).unwrap();
-    let failed = Command::new(hmm)
+    let failed = hmm_command()
         .arg("check-config")
         .arg(&bad)
         .output()
@@ -158,6 +158,6 @@ fn check_config_command_lists_problems_or_summarises() {
     }
     assert!(String::from_utf8_lossy(&failed.stderr).contains("2 problem(s)"));
 
-    let usage = Command::new(hmm).arg("check-config").output().unwrap();
+    let usage = hmm_command().arg("check-config").output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }

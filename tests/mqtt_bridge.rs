@@ -5,13 +5,15 @@
 mod mqtt_support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hmm::model::{MinerStatus, Mode, Sample};
 use hmm::mqtt::{Action, CommandResult, FleetState, MAX_EVENTS, MinerState};
 use mqtt_support::*;
 use serde_json::json;
+
+mod exec_support;
 
 fn state(name: &str, uptime_s: u64) -> MinerState {
     MinerState {
@@ -120,7 +122,7 @@ fn last_will_offline_is_delivered_when_the_process_is_killed() {
         let root = unique("will");
         let status = format!("t/{root}/status");
         let mut observer = Observer::connect(addr, std::slice::from_ref(&status)).await;
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut child = exec_support::self_command()
             .args([
                 "last_will_offline_is_delivered_when_the_process_is_killed",
                 "--exact",

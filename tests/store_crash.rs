@@ -9,12 +9,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmm::model::Sample;
 use hmm::store::{Store, StoreOptions};
+
+mod exec_support;
 
 const CHILD_ENV: &str = "HMM_STORE_CRASH_CHILD";
 const T0: u64 = 1_750_000_000_000;
@@ -88,7 +90,7 @@ fn killed_writers_lose_at_most_one_commit_interval() {
     let mut rng = fastrand::Rng::with_seed(2024);
     let mut total_appended = 0;
     for round in 0..20 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut child = exec_support::self_command()
             .args([
                 "--exact",
                 "killed_writers_lose_at_most_one_commit_interval",

@@ -3,6 +3,7 @@
 //! adds and removes miners without touching the others' ids and history.
 
 mod e2e_support;
+mod exec_support;
 
 use std::time::{Duration, Instant};
 
@@ -54,7 +55,7 @@ async fn status_json_after_shutdown_lists_every_miner_with_nulls_for_missing_val
 
     let data_dir = h.dir.path().to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_hmm"))
+        exec_support::hmm_command()
             .arg("status")
             .arg("--json")
             .arg("--data-dir")

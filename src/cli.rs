@@ -18,15 +18,21 @@ const USAGE: &str = "\
 hmm - Home Miner Manager
 
 usage:
-  hmm demo [--mqtt HOST:PORT] [--web ADDR]   simulated fleet + daemon + status page, no config
-  hmm run --config FILE                      the daemon
-  hmm simulate [--miners N]                  fake devices on loopback
-  hmm status [--json] [--config FILE]        the fleet as the store sees it
-  hmm widget run NAME [--json]               evaluate one widget
-  hmm rule test NAME --at TIME               what a rule would do, executing nothing
-  hmm detect HOST[:PORT]                     identify a miner
+  hmm demo [--mqtt HOST:PORT] [--web ADDR:PORT] [--miners N] [--for 30s] [--poll 5s] [--data-dir DIR]
+                                             simulated fleet + daemon + status page, no config
+  hmm run [--config FILE]                    the daemon (default ./hmm.toml, then /etc/hmm/hmm.toml)
+  hmm status [--json] [--config FILE | --data-dir DIR]
+                                             the fleet as the store sees it
   hmm check-config FILE                      validate a config, listing every problem
-  hmm bench [--json] [--miners N] [--days D] [--interval 10s]
+  hmm detect HOST[:PORT] [--timeout 3s]      identify a miner and print its [[miners]] block
+  hmm widget run NAME [--json] [--config FILE | --demo]
+                                             evaluate one widget against the store
+  hmm rule test NAME --at TIME [--config FILE | --demo]
+                                             what a rule would do at TIME, executing nothing
+  hmm simulate [--miners N] [--seed S] [--fault NAME=MODE ...] [--nmminer-target ADDR]
+                                             fake devices on loopback
+  hmm bench [--json] [--miners N] [--days D] [--interval 10s] [--dir DIR]
+                                             store and widget benchmarks on this machine
   hmm --version | --help
 ";
 

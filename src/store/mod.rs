@@ -46,7 +46,7 @@ mod error;
 mod reader;
 mod records;
 mod retention;
-mod rollup;
+pub(crate) mod rollup;
 mod schema;
 mod writer;
 

@@ -268,50 +268,20 @@ fn build_miner(index: usize, now_ms: u64, interval_ms: u64, days: u64) -> MinerE
     }
 }
 
-/// Slot rollups from a miner's samples, as the store computes them.
+/// Slot rollups from a miner's samples, with the store's own rollup arithmetic.
 fn rollup(samples: &[Sample], max_gap_ms: u64) -> Vec<SlotRollup> {
     let mut slots: Vec<SlotRollup> = Vec::new();
     let mut previous: Option<&Sample> = None;
     for sample in samples {
         let slot_start_s = ukclock::slot_start_s(sample.ts_ms / 1000);
         if slots.last().is_none_or(|s| s.slot_start_s != slot_start_s) {
-            slots.push(SlotRollup {
-                miner_id: sample.miner_id,
-                slot_start_s,
-                ..SlotRollup::default()
-            });
+            slots.push(crate::store::rollup::empty_for(
+                sample.miner_id,
+                sample.ts_ms,
+            ));
         }
-        let Some(slot) = slots.last_mut() else {
-            continue;
-        };
-        slot.samples += 1;
-        if sample.online {
-            slot.online_samples += 1;
-            if let Some(hs) = sample.hashrate_hs {
-                slot.hashrate_sum_hs += hs;
-                slot.hashrate_samples += 1;
-            }
-            if let Some(temp) = sample.temp_c {
-                slot.temp_max_c = Some(slot.temp_max_c.map_or(temp, |m| m.max(temp)));
-            }
-        }
-        if let Some(prev) = previous.filter(|p| p.online && sample.online) {
-            let dt = (sample.ts_ms - prev.ts_ms).min(max_gap_ms);
-            slot.online_ms += dt;
-            if prev.power_w.is_some() && sample.power_w.is_some() {
-                slot.powered_ms += dt;
-                slot.energy_wh += units::energy_wh(
-                    prev.ts_ms,
-                    prev.power_w,
-                    sample.ts_ms,
-                    sample.power_w,
-                    max_gap_ms,
-                );
-            }
-            slot.shares_accepted +=
-                units::counter_delta(prev.shares_accepted, sample.shares_accepted);
-            slot.shares_rejected +=
-                units::counter_delta(prev.shares_rejected, sample.shares_rejected);
+        if let Some(slot) = slots.last_mut() {
+            crate::store::rollup::apply(slot, previous, sample, max_gap_ms);
         }
         previous = Some(sample);
     }

@@ -124,6 +124,13 @@ fn the_refresher_renews_values_before_they_expire() {
         server.hits(Route::CkpoolStatus) == 2
     })
     .expect("renewed");
+    // A hit is counted when the request arrives; the hub stores the answer a moment later
+    // (much later under an emulator), so wait for the stored value itself to be renewed.
+    wait_until(Duration::from_secs(5), || {
+        hub.pool_stats("ckpool")
+            .is_some_and(|value| value.age_ms == 0)
+    })
+    .expect("renewed value stored");
     clock.advance_ms(6_000); // 61 s: past the first value's TTL
     let value = hub.pool_stats("ckpool").unwrap();
     assert!(!value.stale, "renewed before expiry, so never stale");

@@ -25,9 +25,9 @@ usage:
                                              the fleet as the store sees it
   hmm check-config FILE                      validate a config, listing every problem
   hmm detect HOST[:PORT] [--timeout 3s]      identify a miner and print its [[miners]] block
-  hmm widget run NAME [--json] [--config FILE | --demo]
+  hmm widget run NAME [--json] [--config FILE | --demo] [--dir WIDGETS_DIR]
                                              evaluate one widget against the store
-  hmm rule test NAME --at TIME [--config FILE | --demo]
+  hmm rule test NAME --at TIME [--config FILE | --demo] [--dir SCRIPTS_DIR]
                                              what a rule would do at TIME, executing nothing
   hmm simulate [--miners N] [--seed S] [--fault NAME=MODE ...] [--nmminer-target ADDR]
                                              fake devices on loopback
@@ -35,6 +35,22 @@ usage:
                                              store and widget benchmarks on this machine
   hmm --version | --help
 ";
+
+/// The lines of [`USAGE`] that describe `command` (its synopsis and description), so
+/// `hmm COMMAND --help` works the same for every command; `None` for an unknown command.
+fn command_help(command: &str) -> Option<String> {
+    let synopsis = format!("  hmm {command} ");
+    let mut lines = USAGE
+        .lines()
+        .skip_while(|line| !line.starts_with(&synopsis));
+    let first = lines.next()?;
+    let mut help = format!("usage:\n{first}\n");
+    for line in lines.take_while(|line| line.starts_with("       ")) {
+        help.push_str(line);
+        help.push('\n');
+    }
+    Some(help)
+}
 
 /// Runs the command line and returns the process exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
@@ -45,7 +61,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 2;
     };
     let rest: Vec<OsString> = args.collect();
-    match command.to_string_lossy().as_ref() {
+    let command = command.to_string_lossy().into_owned();
+    if rest.iter().any(|arg| arg == "--help" || arg == "-h")
+        && let Some(help) = command_help(&command)
+    {
+        print!("{help}");
+        return 0;
+    }
+    match command.as_str() {
         "--version" | "-V" | "version" => {
             println!("{}", version_line());
             0

@@ -441,3 +441,44 @@ fn version_names_version_commit_and_target() {
         std::env::consts::OS
     );
 }
+
+#[test]
+fn every_command_answers_help_with_its_usage() {
+    for command in [
+        "demo",
+        "run",
+        "status",
+        "check-config",
+        "detect",
+        "widget",
+        "rule",
+        "simulate",
+        "bench",
+    ] {
+        let out = hmm_command()
+            .args([command, "--help"])
+            .output()
+            .expect("hmm");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "hmm {command} --help failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains(&format!("hmm {command}")),
+            "hmm {command} --help printed {text:?}"
+        );
+    }
+    // `-h` after other flags works too, and an unknown command is still an error.
+    let out = hmm_command()
+        .args(["bench", "--json", "-h"])
+        .output()
+        .expect("hmm");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--days D"));
+    let out = hmm_command()
+        .args(["frobnicate", "--help"])
+        .output()
+        .expect("hmm");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -4,7 +4,7 @@
 //! AxeOS v2.11+ and NerdQAxe put the network difficulty of the pool they mine on into every
 //! `/api/system/info` reply. The collector records each successful poll's readings here,
 //! keyed by the pool's `host:port` (devices do not say which coin they mine). A script asks
-//! by coin: [`NetworkDifficulties::for_coin`] looks the coin up in the configured
+//! by coin: `NetworkDifficulties::for_coin` looks the coin up in the configured
 //! `[[pools]]` at that moment (so a config reload applies at once) and answers the freshest
 //! reading of any pool configured with that coin. A miner on a pool that is not configured
 //! gives no coin and so never answers: hmm does not guess which network it is on.
@@ -13,8 +13,8 @@
 //! that is polled reports a new value every poll interval, so an hour without one means the
 //! miner is offline or left that pool; BTC's difficulty then may still be right (it moves
 //! every ~2 weeks), but smaller coins retarget every block, and the SoloPool feed (served
-//! stale like every feed) is the better fallback by then. Stale miner values are dropped
-//! when newer ones arrive, so the table holds at most one entry per pool ever mined on.
+//! stale like every feed) is the better fallback by then. Each new poll drops what is older
+//! than that, so the table holds one entry per pool mined on within the last hour.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,14 +27,14 @@ pub const MINER_READING_MAX_AGE_MS: u64 = 3_600_000;
 
 /// One network difficulty with when it was read, from a miner or a feed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DifficultyReading {
+pub(crate) struct DifficultyReading {
     /// Network difficulty, > 0.
-    pub difficulty: f64,
+    pub(crate) difficulty: f64,
     /// Height of the block being mined when the value was read, if known. Breaks ties
     /// between readings of the same poll cycle: the miner that saw the newer block wins.
-    pub block_height: Option<u64>,
+    pub(crate) block_height: Option<u64>,
     /// When it was read (poll time, or the feed's fetch time), UTC ms.
-    pub at_ms: u64,
+    pub(crate) at_ms: u64,
 }
 
 impl DifficultyReading {
@@ -61,7 +61,7 @@ impl NetworkDifficulties {
 
     /// Records what one successful poll at `at_ms` reported. Readings whose pool URL has
     /// no host and port are skipped: they could never be matched to a configured pool.
-    pub fn record(&self, readings: &[NetworkReading], at_ms: u64) {
+    pub(crate) fn record(&self, readings: &[NetworkReading], at_ms: u64) {
         if readings.is_empty() {
             return;
         }
@@ -86,7 +86,7 @@ impl NetworkDifficulties {
     /// The freshest reading, at most [`MINER_READING_MAX_AGE_MS`] old at `now_ms`, from any
     /// pool in `pools` whose `coin` is `coin`. A pool endpoint configured twice with two
     /// different coins answers for neither.
-    pub fn for_coin(
+    pub(crate) fn for_coin(
         &self,
         coin: &str,
         pools: &[PoolConfig],
@@ -107,7 +107,7 @@ impl NetworkDifficulties {
 }
 
 /// The newer of two optional readings (see [`DifficultyReading`] for "newer").
-pub fn freshest(
+pub(crate) fn freshest(
     a: Option<DifficultyReading>,
     b: Option<DifficultyReading>,
 ) -> Option<DifficultyReading> {

@@ -189,6 +189,7 @@ impl ScriptData for DaemonData {
     fn network_difficulty(&self, coin: &str) -> Result<Option<f64>, String> {
         let config = read_config(&self.config);
         let now = now_ms();
+        let coin = coin.trim();
         let from_miners = self.difficulties.for_coin(coin, &config.pools, now);
         let from_solopool = self
             .feeds

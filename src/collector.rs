@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::devices::nmminer::NmminerListener;
 use crate::devices::{DeviceError, Limits, Reading, avalon, axeos, detect};
+use crate::difficulty::NetworkDifficulties;
 use crate::fleet::{Fleet, MinerEntry};
 use crate::model::{MinerKind, Sample};
 use crate::store::Store;
@@ -40,6 +41,7 @@ struct PollResult {
 pub struct Collector {
     fleet: Arc<Fleet>,
     store: Arc<Store>,
+    difficulties: Arc<NetworkDifficulties>,
     limits: Limits,
     nmminer: Option<Arc<NmminerListener>>,
     nmminer_offline_after: Duration,
@@ -49,11 +51,13 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// A collector over `fleet`, writing to `store`. `poll_interval` sets the energy gap cap
-    /// (twice the interval, as the store does).
+    /// A collector over `fleet`, writing samples to `store` and the network difficulty the
+    /// miners report to `difficulties`. `poll_interval` sets the energy gap cap (twice the
+    /// interval, as the store does).
     pub fn new(
         fleet: Arc<Fleet>,
         store: Arc<Store>,
+        difficulties: Arc<NetworkDifficulties>,
         limits: Limits,
         nmminer: Option<Arc<NmminerListener>>,
         nmminer_offline_after: Duration,
@@ -62,6 +66,7 @@ impl Collector {
         Collector {
             fleet,
             store,
+            difficulties,
             limits,
             nmminer,
             nmminer_offline_after,
@@ -150,6 +155,12 @@ impl Collector {
             entry.latest = Some(new.clone());
             sample = Some(new);
         });
+        // Only for a miner still in the fleet (a reload may have removed it mid-cycle).
+        if sample.is_some()
+            && let Ok(reading) = &result.outcome
+        {
+            self.difficulties.record(&reading.info.network, ts_ms);
+        }
         sample
     }
 }

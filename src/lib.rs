@@ -13,6 +13,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod devices;
+pub mod difficulty;
 pub mod feeds;
 pub mod fleet;
 pub mod logging;

@@ -41,6 +41,7 @@ fn empty_file_gives_every_documented_default() {
     assert_eq!(config.feeds.timeout, Duration::from_secs(10));
     assert_eq!(config.cache.coingecko, Duration::from_secs(300));
     assert_eq!(config.cache.solopool, Duration::from_secs(120));
+    assert_eq!(config.cache.solopool_network, Duration::from_secs(600));
     assert_eq!(config.cache.ckpool, Duration::from_secs(60));
     assert_eq!(config.cache.octopus, Duration::from_secs(1800));
     assert!(!config.mqtt.enabled);

@@ -339,6 +339,12 @@ fn zero_and_absurd_intervals() {
         &["from 1s"],
     );
     single(
+        "[cache]\nsolopool_network = \"2d\"",
+        "cache.solopool_network",
+        2,
+        &["from 1s to 1d"],
+    );
+    single(
         "[devices]\nmax_reply_bytes = 10",
         "devices.max_reply_bytes",
         2,

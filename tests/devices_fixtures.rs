@@ -2,7 +2,8 @@
 //! field, with the exact values asserted in hmm's units (H/s, W, °C, MHz, mV).
 
 use hmm::devices::{
-    Capabilities, PoolTarget, Variant, avalon, axeos, capabilities, cgminer, nmminer,
+    Capabilities, NetworkReading, PoolTarget, Variant, avalon, axeos, capabilities, cgminer,
+    nmminer,
 };
 use hmm::model::{MinerKind, Mode};
 use hmm::units::ghs_to_hs;
@@ -285,6 +286,118 @@ fn nerdqaxe_info_v1_0_38() {
     assert_eq!(patch["stratumTLS"], Value::Bool(true));
     assert_eq!(patch["stratumURL"], "p.example");
     assert_eq!(patch["stratumPort"], 443);
+}
+
+// ------------------------------------------------------------- network difficulty
+
+/// The network difficulty both AxeOS reference fixtures carry (block 912345).
+const FIXTURE_DIFFICULTY: f64 = 126_411_437_451_912.0;
+
+/// A fixture as a JSON object to vary one field at a time.
+fn info_json(name: &str) -> Value {
+    serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+fn network_of(info: &Value) -> Vec<NetworkReading> {
+    axeos::parse_system_info(info.to_string().as_bytes())
+        .unwrap()
+        .info
+        .network
+}
+
+#[test]
+fn bitaxe_reports_the_network_difficulty_of_the_pool_in_use() {
+    let r = axeos::parse_system_info(&fixture("bitaxe_system_info.json")).unwrap();
+    assert_eq!(
+        r.info.network,
+        vec![NetworkReading {
+            pool_url: "stratum+tcp://solo.ckpool.org:3333".into(),
+            difficulty: FIXTURE_DIFFICULTY,
+            block_height: Some(912_345),
+        }]
+    );
+    // On the fallback pool the same value belongs to the fallback pool.
+    let mut info = info_json("bitaxe_system_info.json");
+    info["isUsingFallbackStratum"] = 1.into();
+    assert_eq!(
+        network_of(&info)[0].pool_url,
+        "stratum+tcp://public-pool.io:21496"
+    );
+    // v2.10 firmware has no networkDifficulty: nothing, not a zero.
+    let old = axeos::parse_system_info(&fixture("bitaxe_system_info_v2_10.json")).unwrap();
+    assert_eq!(old.info.network, vec![]);
+}
+
+#[test]
+fn nerdqaxe_reports_the_network_difficulty_per_pool() {
+    let r = axeos::parse_system_info(&fixture("nerdqaxe_system_info_v1_0_38.json")).unwrap();
+    assert_eq!(
+        r.info.network,
+        vec![NetworkReading {
+            pool_url: "stratum+tcp://solo.ckpool.org:3333".into(),
+            difficulty: FIXTURE_DIFFICULTY,
+            block_height: Some(912_345),
+        }]
+    );
+    // Dual-pool mode: two connected pools, possibly two coins, each with its own value;
+    // entry 1 is the second (fallback) pool, and its block height comes from its header.
+    let mut info = info_json("nerdqaxe_system_info_v1_0_38.json");
+    let second = serde_json::json!({"connected": true, "poolDifficulty": 512,
+        "networkDifficulty": 5.5e11, "accepted": 10, "rejected": 0});
+    info["stratum"]["pools"]
+        .as_array_mut()
+        .unwrap()
+        .push(second);
+    info["blockHeaders"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"pool": 1, "blockHeight": 880_001, "networkDifficulty": 5.5e11}));
+    assert_eq!(
+        network_of(&info),
+        vec![
+            NetworkReading {
+                pool_url: "stratum+tcp://solo.ckpool.org:3333".into(),
+                difficulty: FIXTURE_DIFFICULTY,
+                block_height: Some(912_345),
+            },
+            NetworkReading {
+                pool_url: "stratum+tcp://public-pool.io:21496".into(),
+                difficulty: 5.5e11,
+                block_height: Some(880_001),
+            },
+        ]
+    );
+    // A pool the firmware says is not connected may hold a value from long ago.
+    info["stratum"]["pools"][1]["connected"] = false.into();
+    assert_eq!(network_of(&info).len(), 1);
+}
+
+#[test]
+fn unusable_network_difficulties_are_ignored() {
+    for bad in [
+        serde_json::json!(0),
+        serde_json::json!(-5),
+        serde_json::json!("nan"),
+        serde_json::json!("inf"),
+        serde_json::json!(null),
+        serde_json::json!("soon"),
+    ] {
+        let mut bitaxe = info_json("bitaxe_system_info.json");
+        bitaxe["networkDifficulty"] = bad.clone();
+        assert_eq!(
+            network_of(&bitaxe),
+            vec![],
+            "Bitaxe networkDifficulty = {bad}"
+        );
+        let mut nerd = info_json("nerdqaxe_system_info_v1_0_38.json");
+        nerd["stratum"]["pools"][0]["networkDifficulty"] = bad.clone();
+        nerd["networkDifficulty"] = bad.clone();
+        assert_eq!(
+            network_of(&nerd),
+            vec![],
+            "NerdQAxe networkDifficulty = {bad}"
+        );
+    }
 }
 
 #[test]

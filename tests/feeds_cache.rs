@@ -9,7 +9,7 @@ use std::time::Duration;
 use hmm::feeds::cache::{FetchOutcome, TtlCache};
 use hmm::feeds::fixture_server::{Fault, FixtureServer, Route};
 use hmm::feeds::http::HttpError;
-use hmm::feeds::{FeedError, FeedHub, FeedMetrics, ManualClock, MemoryPriceStore};
+use hmm::feeds::{FeedError, FeedHub, FeedMetrics, ManualClock, MemoryPriceStore, PoolFeed};
 
 const T0_MS: u64 = 1_768_046_400_000; // 2026-01-10 12:00 UTC
 
@@ -101,6 +101,7 @@ fn concurrent_refreshes_make_one_request_per_feed() {
         Route::CkpoolUser,
         Route::CkpoolStatus,
         Route::Solopool,
+        Route::SolopoolStats,
     ] {
         server.set_fault(route, Fault::Delay(200));
     }
@@ -118,10 +119,11 @@ fn concurrent_refreshes_make_one_request_per_feed() {
         Route::CkpoolUser,
         Route::CkpoolStatus,
         Route::Solopool,
+        Route::SolopoolStats,
     ] {
         assert_eq!(server.hits(route), 1, "{route:?}");
     }
-    assert_eq!(server.total_hits(), 4);
+    assert_eq!(server.total_hits(), 5);
     assert!(hub.coin_prices().is_some_and(|c| !c.stale));
     assert!(hub.pool_stats("ckpool").is_some());
 }
@@ -156,6 +158,98 @@ fn a_failing_server_serves_the_last_good_value_with_its_age() {
     hub.refresh_due();
     let fresh = hub.pool_stats("ckpool").unwrap();
     assert!(!fresh.stale && fresh.age_ms == 0 && fresh.last_error.is_none());
+}
+
+#[test]
+fn solopool_network_difficulty_is_cached_and_served_stale_on_failure() {
+    let clock = Arc::new(ManualClock::new(T0_MS));
+    let (server, hub) = hub(&clock);
+    assert_eq!(
+        hub.network_difficulty("btc"),
+        None,
+        "nothing before the first fetch"
+    );
+    hub.refresh_due();
+    let fresh = hub.network_difficulty("btc").unwrap();
+    assert_eq!(fresh.value.difficulty, 126_411_437_451_912.0);
+    assert!(!fresh.stale);
+    assert_eq!(server.hits(Route::SolopoolStats), 1);
+
+    // Cached for its 10-minute TTL: the refresher asks every second, SoloPool once.
+    for _ in 0..500 {
+        clock.advance_ms(1_000);
+        hub.refresh_due();
+    }
+    assert_eq!(server.hits(Route::SolopoolStats), 1);
+    assert_eq!(hub.network_difficulty("BTC").unwrap().age_ms, 500_000);
+
+    // SoloPool fails: the last good value is served, stale, with its age and the reason.
+    server.set_fault(Route::SolopoolStats, Fault::Status(503));
+    clock.advance_ms(100_000); // 600 s: past the TTL
+    hub.refresh_due();
+    assert_eq!(server.hits(Route::SolopoolStats), 2);
+    let stale = hub.network_difficulty("btc").unwrap();
+    assert!(stale.stale);
+    assert_eq!(stale.value.difficulty, 126_411_437_451_912.0);
+    assert_eq!((stale.fetched_at_ms, stale.age_ms), (T0_MS, 600_000));
+    assert!(stale.last_error.as_deref().unwrap().contains("HTTP 503"));
+    // ... and it backs off instead of asking every second.
+    for _ in 0..10 {
+        clock.advance_ms(1_000);
+        hub.refresh_due();
+    }
+    assert_eq!(server.hits(Route::SolopoolStats), 2);
+    let m = metrics(&hub, "solopool-network");
+    assert_eq!((m.errors, m.requests), (1, 2));
+    assert!(m.hits >= 2 && m.stale_serves >= 1, "{m:?}");
+
+    // A coin no solopool pool mines is not fetched, and asking is not counted as a miss.
+    assert_eq!(hub.network_difficulty("bch"), None);
+    assert_eq!(metrics(&hub, "solopool-network").misses, 1);
+
+    // Recovery clears the stale mark.
+    server.set_fault(Route::SolopoolStats, Fault::None);
+    clock.advance_ms(10_000);
+    hub.refresh_due();
+    let fresh = hub.network_difficulty("btc").unwrap();
+    assert!(!fresh.stale && fresh.age_ms == 0 && fresh.last_error.is_none());
+}
+
+#[test]
+fn solopool_network_is_fetched_once_per_coin() {
+    let clock = Arc::new(ManualClock::new(T0_MS));
+    let server = FixtureServer::start(clock.clone()).unwrap();
+    let mut settings = server.settings();
+    settings.energy.tariff = "fixed".into();
+    let btc = settings.pools[2].clone();
+    settings.pools = vec![
+        btc.clone(),
+        PoolFeed {
+            name: "solopool-btc-garage".into(),
+            ..btc.clone()
+        },
+        PoolFeed {
+            name: "solopool-bch".into(),
+            coin: "bch".into(),
+            ..btc.clone()
+        },
+        PoolFeed {
+            name: "solopool-dgb-off".into(),
+            coin: "dgb-sha".into(),
+            enabled: false,
+            ..btc
+        },
+    ];
+    let hub = FeedHub::new(settings, clock, Arc::new(MemoryPriceStore::new())).unwrap();
+    hub.refresh_due();
+    assert_eq!(server.hits(Route::Solopool), 3, "one per account");
+    assert_eq!(
+        server.hits(Route::SolopoolStats),
+        2,
+        "one per coin: btc, bch"
+    );
+    assert!(hub.network_difficulty("bch").is_some());
+    assert_eq!(hub.network_difficulty("dgb-sha"), None, "disabled pool");
 }
 
 #[test]

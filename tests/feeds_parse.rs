@@ -22,6 +22,12 @@ fn fixture(name: &str) -> String {
         .unwrap_or_else(|| panic!("fixture {name} not found at {}", candidates[0]))
 }
 
+/// Reads this project's own test data (`tests/data/`, provenance in its README).
+fn test_data(name: &str) -> String {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 fn close(actual: Option<f64>, expected: f64) -> bool {
     actual.is_some_and(|a| (a - expected).abs() <= 1e-9 * expected.abs().max(1.0))
 }
@@ -156,6 +162,31 @@ fn solopool_fixture() {
 }
 
 #[test]
+fn solopool_stats_give_the_network_difficulty() {
+    let network = solopool::parse_network(&test_data("solopool_stats.json")).unwrap();
+    assert_eq!(network.difficulty, 126_411_437_451_912.0);
+    // open-ethereum-pool's own /api/stats keeps it per node, as a string.
+    let oep = r#"{"hashrate": 0, "nodes": [{"name": "main", "difficulty": "5512345678901", "height": "880001"}],
+        "stats": {"lastBlockFound": 0, "roundShares": 0}}"#;
+    assert_eq!(
+        solopool::parse_network(oep).unwrap().difficulty,
+        5_512_345_678_901.0
+    );
+    // No usable difficulty is an error (the cache then keeps the last good value).
+    for bad in [
+        r#"{"stats": {"difficulty": 0}}"#,
+        r#"{"stats": {"difficulty": -1}}"#,
+        r#"{"stats": {"difficulty": "n/a"}}"#,
+        r#"{"stats": {"poolHashrate": 1}}"#,
+        "[]",
+        "<html>Bad gateway</html>",
+    ] {
+        let error = solopool::parse_network(bad).unwrap_err().to_string();
+        assert!(error.contains("SoloPool stats"), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn octopus_fixtures() {
     let (prices, next) = octopus::parse_rates_page(&fixture("octopus_agile_rates.json")).unwrap();
     assert_eq!(prices.len(), 12);
@@ -238,6 +269,10 @@ fn built_in_demo_payloads_match_the_reference_fixtures() {
         fixture_server::SOLOPOOL_ACCOUNT_BODY,
         &fixture("solopool_account.json")
     ));
+    assert!(same_json(
+        fixture_server::SOLOPOOL_STATS_BODY,
+        &test_data("solopool_stats.json")
+    ));
     let lines = |s: &str| -> Vec<serde_json::Value> {
         s.lines()
             .filter(|l| !l.trim().is_empty())
@@ -281,6 +316,16 @@ fn fixtures_fetched_over_http_parse_the_same() {
         solopool::fetch_account(&http, &template, "dgb-sha", fixture_server::DEMO_ADDRESS).unwrap();
     assert_solopool(&account);
     assert_eq!(server.hits(Route::Solopool), 1);
+    server.set_body(Route::SolopoolStats, &test_data("solopool_stats.json"));
+    let network = solopool::fetch_network(&http, &template, "btc").unwrap();
+    assert_eq!(network.difficulty, 126_411_437_451_912.0);
+    assert_eq!(server.hits(Route::SolopoolStats), 1);
+    server.set_body(Route::SolopoolStats, r#"{"stats": {}}"#);
+    let error = solopool::fetch_network(&http, &template, "btc").unwrap_err();
+    assert!(
+        error.to_string().contains("/btc/api/stats"),
+        "names the URL: {error}"
+    );
 }
 
 #[test]

@@ -208,7 +208,8 @@ fn every_read_route_answers_with_the_right_type() {
             .as_array()
             .unwrap()
             .len(),
-        4
+        5,
+        "octopus, coingecko, ckpool, solopool, solopool-network"
     );
     let slots = get(addr, "/api/miners/bitaxe-1/slots").json();
     // From the slot 24 h ago through the current one.

@@ -264,6 +264,8 @@ pub struct CacheConfig {
     pub coingecko: Duration,
     /// SoloPool stats.
     pub solopool: Duration,
+    /// SoloPool network statistics (network difficulty) per coin of a `solopool` pool.
+    pub solopool_network: Duration,
     /// CKPool stats.
     pub ckpool: Duration,
     /// Octopus prices.

@@ -95,6 +95,7 @@ fn read_config(ctx: &mut Ctx<'_>, document: &DeTable<'_>) -> Config {
     let cache = CacheConfig {
         coingecko: section.duration(ctx, "coingecko", "5m", SECOND, DAY),
         solopool: section.duration(ctx, "solopool", "2m", SECOND, DAY),
+        solopool_network: section.duration(ctx, "solopool_network", "10m", SECOND, DAY),
         ckpool: section.duration(ctx, "ckpool", "1m", SECOND, DAY),
         octopus: section.duration(ctx, "octopus", "30m", SECOND, DAY),
     };

@@ -225,6 +225,7 @@ pub fn feed_statuses(daemon: &Daemon) -> Vec<FeedStatus> {
                     ),
                     None => (None, false, None),
                 },
+                "solopool-network" => network_feed_state(daemon),
                 kind => pool_feed_state(daemon, &config, kind),
             };
             FeedStatus {
@@ -239,6 +240,22 @@ pub fn feed_statuses(daemon: &Daemon) -> Vec<FeedStatus> {
             }
         })
         .collect()
+}
+
+/// Oldest age, any staleness and the last error over the coins whose SoloPool network
+/// statistics are fetched.
+fn network_feed_state(daemon: &Daemon) -> (Option<u64>, bool, Option<String>) {
+    let mut age_s = None;
+    let mut stale = false;
+    let mut last_error = None;
+    for (_, cached) in daemon.feeds.network_difficulties() {
+        age_s = Some(age_s.unwrap_or(0).max(cached.age_ms / 1000));
+        stale |= cached.stale;
+        if cached.last_error.is_some() {
+            last_error = cached.last_error.clone();
+        }
+    }
+    (age_s, stale, last_error)
 }
 
 /// Oldest age, any staleness and the last error over the enabled pools of one stats kind.

@@ -28,6 +28,7 @@ use crate::collector::Collector;
 use crate::config::Config;
 use crate::control::{ControlAction, ControlRequest, Controller};
 use crate::devices::nmminer::NmminerListener;
+use crate::difficulty::NetworkDifficulties;
 use crate::feeds::{FeedHub, SystemClock};
 use crate::fleet::{Fleet, MinerEntry};
 use crate::model::{Actor, MinerKind, MinerStatus};
@@ -86,9 +87,11 @@ impl Daemon {
         let store = Arc::new(store);
         let fleet = Arc::new(Fleet::new(build_entries(&store, &config)?));
         let nmminer = start_nmminer(&config).await?;
+        let difficulties = Arc::new(NetworkDifficulties::new());
         let collector = Arc::new(Collector::new(
             Arc::clone(&fleet),
             Arc::clone(&store),
+            Arc::clone(&difficulties),
             settings::device_limits(&config),
             nmminer.clone(),
             config.devices.nmminer_offline_after,
@@ -118,6 +121,7 @@ impl Daemon {
             Arc::clone(&fleet),
             Arc::clone(&feeds),
             Arc::clone(&controller),
+            difficulties,
         ));
         let scripts = Arc::new(scripts::Scripts::load(
             &config,
@@ -544,8 +548,8 @@ pub fn energy_total_wh(store: &Store, id: u32, manual_power_w: Option<f64>) -> R
 
 /// Script data over a data directory without a running daemon, for `hmm widget run` and
 /// `hmm rule test`: the store opened read-only beside a possibly running daemon, the
-/// fleet as last persisted, prices from the store; coin prices and pool stats are empty
-/// because nothing here fetches.
+/// fleet as last persisted, prices from the store; coin prices, pool stats and network
+/// difficulty are empty because nothing here fetches or polls.
 pub fn offline_script_data(config: &Config) -> Result<Arc<dyn crate::script::ScriptData>, String> {
     let path = config.data_dir.join("hmm.redb");
     if !path.is_file() {
@@ -580,7 +584,12 @@ pub fn offline_script_data(config: &Config) -> Result<Arc<dyn crate::script::Scr
     )?);
     let shared: scripts::SharedConfig = Arc::new(RwLock::new(Arc::new(config.clone())));
     Ok(Arc::new(scripts::DaemonData::new(
-        shared, store, fleet, feeds, controller,
+        shared,
+        store,
+        fleet,
+        feeds,
+        controller,
+        Arc::new(NetworkDifficulties::new()),
     )))
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::config::{Config, PoolStats as PoolStatsKind, Tariff};
 use crate::control::{ControlAction, ControlRefusal, ControlRequest, Controller};
+use crate::difficulty::{DifficultyReading, NetworkDifficulties, freshest};
 use crate::feeds::FeedHub;
 use crate::feeds::hub::PoolStats as FeedPoolStats;
 use crate::fleet::Fleet;
@@ -27,13 +28,15 @@ fn read_config(cell: &SharedConfig) -> Arc<Config> {
     Arc::clone(&cell.read().unwrap_or_else(|e| e.into_inner()))
 }
 
-/// What scripts may read: the store, the fleet and the feed caches. Never the network.
+/// What scripts may read: the store, the fleet, the feed caches and the network
+/// difficulty the miners reported. Never the network.
 pub struct DaemonData {
     config: SharedConfig,
     store: Arc<Store>,
     fleet: Arc<Fleet>,
     feeds: Arc<FeedHub>,
     controller: Arc<Controller>,
+    difficulties: Arc<NetworkDifficulties>,
 }
 
 impl DaemonData {
@@ -44,6 +47,7 @@ impl DaemonData {
         fleet: Arc<Fleet>,
         feeds: Arc<FeedHub>,
         controller: Arc<Controller>,
+        difficulties: Arc<NetworkDifficulties>,
     ) -> DaemonData {
         DaemonData {
             config,
@@ -51,6 +55,7 @@ impl DaemonData {
             fleet,
             feeds,
             controller,
+            difficulties,
         }
     }
 }
@@ -176,10 +181,25 @@ impl ScriptData for DaemonData {
             .collect())
     }
 
-    /// No configured feed reports network difficulty yet, so profitability says unknown
-    /// rather than guess.
-    fn network_difficulty(&self, _coin: &str) -> Result<Option<f64>, String> {
-        Ok(None)
+    /// The freshest of two sources, both read from memory: what miners on a configured
+    /// pool of this coin reported (at most an hour old, see [`crate::difficulty`]), and
+    /// SoloPool's `/api/stats` for the coin of an enabled `solopool` pool (served stale
+    /// with the feed's back-off when SoloPool is down). `None` when neither knows: the
+    /// profitability widget then says "unknown" rather than guess.
+    fn network_difficulty(&self, coin: &str) -> Result<Option<f64>, String> {
+        let config = read_config(&self.config);
+        let now = now_ms();
+        let coin = coin.trim();
+        let from_miners = self.difficulties.for_coin(coin, &config.pools, now);
+        let from_solopool = self
+            .feeds
+            .network_difficulty(coin)
+            .map(|cached| DifficultyReading {
+                difficulty: cached.value.difficulty,
+                block_height: None,
+                at_ms: cached.fetched_at_ms,
+            });
+        Ok(freshest(from_miners, from_solopool).map(|r| r.difficulty))
     }
 
     fn now_ms(&self) -> u64 {

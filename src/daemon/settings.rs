@@ -85,6 +85,7 @@ pub fn feed_settings(config: &Config) -> FeedSettings {
         cache: CacheTtls {
             coingecko: config.cache.coingecko,
             solopool: config.cache.solopool,
+            solopool_network: config.cache.solopool_network,
             ckpool: config.cache.ckpool,
             octopus: config.cache.octopus,
         },

@@ -18,8 +18,8 @@ use super::fields::{
 };
 use super::http::{self, expect_success};
 use super::{
-    ControlOutcome, DeviceError, DeviceInfo, Limits, PoolTarget, Reading, Variant, online_sample,
-    with_deadline,
+    ControlOutcome, DeviceError, DeviceInfo, Limits, NetworkReading, PoolTarget, Reading, Variant,
+    online_sample, with_deadline,
 };
 use crate::model::{MinerKind, Mode};
 use crate::units::{ghs_to_hs, now_ms};
@@ -88,6 +88,7 @@ pub fn parse_system_info(body: &[u8]) -> Result<Reading, DeviceError> {
     info.asic_count = first_count(&obj, &["asicCount"]).and_then(|n| u32::try_from(n).ok());
     info.supported_modes = presets.map(|p| p.modes()).unwrap_or_default();
     info.paused = obj.get("miningPaused").and_then(flag);
+    info.network = network_readings(&obj);
     Ok(Reading { sample, info })
 }
 
@@ -211,15 +212,7 @@ fn asic_family(asic: &str) -> Option<&'static str> {
 /// The pool the device mines on now (primary or fallback), as `stratum+tcp://host:port`,
 /// and its user. Passwords are never read.
 fn pool_in_use(obj: &Map<String, Value>) -> (Option<String>, Option<String>) {
-    let on_fallback = obj
-        .get("isUsingFallbackStratum")
-        .and_then(flag)
-        .or_else(|| {
-            obj.get("stratum")
-                .and_then(|s| s.get("usingFallback"))
-                .and_then(flag)
-        })
-        .unwrap_or(false);
+    let on_fallback = using_fallback(obj);
     if let Some(pools) = obj.get("pools").and_then(Value::as_array) {
         let index_key = if on_fallback {
             "secondaryPoolIndex"
@@ -248,6 +241,116 @@ fn pool_in_use(obj: &Map<String, Value>) -> (Option<String>, Option<String>) {
         pool_url(obj, &key("URL"), &key("Port"), &key("TLS")),
         first_text(obj, &[&key("User")]),
     )
+}
+
+/// The network difficulty (and block height) the device reports, per pool it mines on.
+///
+/// NerdQAxe firmware that lists `stratum.pools[]` with a `networkDifficulty` each is read
+/// per pool (dual-pool mode mines two pools, possibly of two coins, at once); a pool the
+/// firmware marks `connected: false` is skipped, as its value may be from long ago. Other
+/// firmware (AxeOS v2.11+, older NerdQAxe) has one top-level `networkDifficulty` for the
+/// pool in use. Values that are not finite or not above zero are dropped: AxeOS sends 0
+/// before the first job, and a made-up difficulty would make profitability a guess.
+fn network_readings(obj: &Map<String, Value>) -> Vec<NetworkReading> {
+    let per_pool = per_pool_readings(obj);
+    if !per_pool.is_empty() {
+        return per_pool;
+    }
+    let on_fallback = using_fallback(obj);
+    let reading = obj
+        .get("networkDifficulty")
+        .and_then(valid_difficulty)
+        .zip(pool_in_use(obj).0)
+        .map(|(difficulty, pool_url)| NetworkReading {
+            pool_url,
+            difficulty,
+            block_height: first_count(obj, &["blockHeight"])
+                .or_else(|| block_height_of_pool(obj, u64::from(on_fallback))),
+        });
+    reading.into_iter().collect()
+}
+
+/// NerdQAxe's `stratum.pools[]`: entry 0 is the primary pool and entry 1 the fallback (or
+/// second pool in dual-pool mode), unless the entry names its own host; a single entry is
+/// the pool in use.
+fn per_pool_readings(obj: &Map<String, Value>) -> Vec<NetworkReading> {
+    let Some(pools) = obj
+        .get("stratum")
+        .and_then(|s| s.get("pools"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let single = pools.len() == 1;
+    pools
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| {
+            let entry = entry.as_object()?;
+            if entry.get("connected").and_then(flag) == Some(false) {
+                return None;
+            }
+            let difficulty = entry.get("networkDifficulty").and_then(valid_difficulty)?;
+            let pool_url = nerdqaxe_pool_url(obj, entry, index, single)?;
+            Some(NetworkReading {
+                pool_url,
+                difficulty,
+                block_height: block_height_of_pool(obj, index as u64),
+            })
+        })
+        .collect()
+}
+
+fn nerdqaxe_pool_url(
+    obj: &Map<String, Value>,
+    entry: &Map<String, Value>,
+    index: usize,
+    single: bool,
+) -> Option<String> {
+    let own = pool_url(entry, "url", "port", "encrypted")
+        .or_else(|| pool_url(entry, "host", "port", "encrypted"));
+    if own.is_some() {
+        return own;
+    }
+    match (single, index) {
+        (true, _) => pool_in_use(obj).0,
+        (false, 0) => pool_url(obj, "stratumURL", "stratumPort", "stratumTLS"),
+        (false, 1) => pool_url(
+            obj,
+            "fallbackStratumURL",
+            "fallbackStratumPort",
+            "fallbackStratumTLS",
+        ),
+        _ => None,
+    }
+}
+
+/// NerdQAxe's `blockHeaders[]`: the height of the block pool `index` is mining.
+fn block_height_of_pool(obj: &Map<String, Value>, index: u64) -> Option<u64> {
+    obj.get("blockHeaders")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(Value::as_object)
+        .find(|header| header.get("pool").and_then(count) == Some(index))
+        .and_then(|header| first_count(header, &["blockHeight"]))
+}
+
+/// A network difficulty worth using: a finite number above zero.
+fn valid_difficulty(value: &Value) -> Option<f64> {
+    si_number(value).filter(|d| d.is_finite() && *d > 0.0)
+}
+
+/// Whether the device mines on its fallback pool (`isUsingFallbackStratum`, NerdQAxe's
+/// `stratum.usingFallback`).
+fn using_fallback(obj: &Map<String, Value>) -> bool {
+    obj.get("isUsingFallbackStratum")
+        .and_then(flag)
+        .or_else(|| {
+            obj.get("stratum")
+                .and_then(|s| s.get("usingFallback"))
+                .and_then(flag)
+        })
+        .unwrap_or(false)
 }
 
 fn pool_url(

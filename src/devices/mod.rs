@@ -149,6 +149,24 @@ pub struct DeviceInfo {
     /// Whether mining is paused (AxeOS `miningPaused`, Avalon `SoftOFF` ≠ 0); `None` when
     /// the firmware does not report it (AxeOS before v2.14, Avalons without `SoftOFF`).
     pub paused: Option<bool>,
+    /// What the device reports about the network of the pool(s) it mines on (AxeOS v2.11+,
+    /// NerdQAxe); empty when it reports nothing. Read for the scripts' `network_difficulty`,
+    /// which otherwise needs a web feed; never stored, as it is not a series anyone charts.
+    pub network: Vec<NetworkReading>,
+}
+
+/// One pool's network as a miner sees it in the jobs that pool sends: the difficulty a
+/// block must meet and the height of the block being mined. Tied to the pool rather than to
+/// a coin because devices do not say which coin they mine; the daemon looks the coin up in
+/// the configured `[[pools]]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkReading {
+    /// The pool the values came from, in the same form as [`DeviceInfo::pool_url`].
+    pub pool_url: String,
+    /// Network difficulty, finite and greater than zero.
+    pub difficulty: f64,
+    /// Height of the block being mined, when the device reports it.
+    pub block_height: Option<u64>,
 }
 
 impl DeviceInfo {
@@ -169,6 +187,7 @@ impl DeviceInfo {
             asic_count: None,
             supported_modes: Vec::new(),
             paused: None,
+            network: Vec::new(),
         }
     }
 
@@ -339,36 +358,42 @@ pub struct PoolEndpoint {
 impl PoolTarget {
     /// Splits [`PoolTarget::url`]; the error names the URL and the expected form.
     pub fn endpoint(&self) -> Result<PoolEndpoint, DeviceError> {
-        let bad = |why: &str| {
-            DeviceError::InvalidRequest(format!(
-                "pool URL '{}' {why}; expected stratum+tcp://host:port",
-                self.url
-            ))
-        };
-        let url = self.url.trim();
-        let (scheme, rest) = match url.split_once("://") {
-            Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-            None => (String::from("stratum+tcp"), url),
-        };
-        let tls = matches!(
-            scheme.as_str(),
-            "stratum+ssl" | "stratum+tls" | "stratums" | "ssl"
-        );
-        if !tls && !matches!(scheme.as_str(), "stratum+tcp" | "stratum" | "tcp") {
-            return Err(bad("has an unknown scheme"));
-        }
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
-        let port: u16 = port.parse().map_err(|_| bad("has a bad port"))?;
-        if host.is_empty() || port == 0 || host.contains('/') {
-            return Err(bad("has no host"));
-        }
-        Ok(PoolEndpoint {
-            host: host.to_string(),
-            port,
-            tls,
-        })
+        pool_endpoint(&self.url)
     }
+}
+
+/// Splits a stratum URL (`stratum+tcp://host:port`, `stratum+ssl://…` or bare `host:port`)
+/// into host, port and TLS. Shared by pool switching and by everything that has to tell
+/// whether two URLs name the same pool. The error names the URL and the expected form.
+pub(crate) fn pool_endpoint(url: &str) -> Result<PoolEndpoint, DeviceError> {
+    let bad = |why: &str| {
+        DeviceError::InvalidRequest(format!(
+            "pool URL '{url}' {why}; expected stratum+tcp://host:port"
+        ))
+    };
+    let trimmed = url.trim();
+    let (scheme, rest) = match trimmed.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None => (String::from("stratum+tcp"), trimmed),
+    };
+    let tls = matches!(
+        scheme.as_str(),
+        "stratum+ssl" | "stratum+tls" | "stratums" | "ssl"
+    );
+    if !tls && !matches!(scheme.as_str(), "stratum+tcp" | "stratum" | "tcp") {
+        return Err(bad("has an unknown scheme"));
+    }
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
+    let port: u16 = port.parse().map_err(|_| bad("has a bad port"))?;
+    if host.is_empty() || port == 0 || host.contains('/') {
+        return Err(bad("has no host"));
+    }
+    Ok(PoolEndpoint {
+        host: host.to_string(),
+        port,
+        tls,
+    })
 }
 
 /// What a control action got back: the device's own words, for the audit log.

@@ -12,7 +12,8 @@
 //!
 //! Paths: `/v1/products/`, `/v1/products/<code>/electricity-tariffs/E-1R-<code>-<R>/
 //! standard-unit-rates/`, `/api/v3/simple/price`, `/users/<address>`, `/pool/pool.status`,
-//! `/<coin>/api/accounts/<address>` (so the SoloPool template is `<base>/{coin}`).
+//! `/<coin>/api/accounts/<address>` and `/<coin>/api/stats` (so the SoloPool template is
+//! `<base>/{coin}`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -43,6 +44,8 @@ pub enum Route {
     CkpoolStatus,
     /// SoloPool `/<coin>/api/accounts/<address>`.
     Solopool,
+    /// SoloPool `/<coin>/api/stats` (network difficulty).
+    SolopoolStats,
 }
 
 /// What a route does instead of answering normally.
@@ -103,6 +106,18 @@ pub const SOLOPOOL_ACCOUNT_BODY: &str = r#"{
   "workers": {"bitaxe": {"lastBeat": 1747140112, "hr": 1082000000000, "offline": false, "hr2": 1064523000000,
     "sharesValid": 5210, "sharesInvalid": 2, "sharesStale": 0}},
   "workersOffline": 0, "workersOnline": 1, "workersTotal": 1
+}"#;
+
+/// SoloPool `/api/stats`, the same JSON as `tests/data/solopool_stats.json` (a test keeps
+/// them in step). **Reconstructed**, not captured: SoloPool publishes no schema
+/// (protocols.md §5.2); the shape follows what consumers read (`stats.difficulty`, with
+/// pool and network figures beside it) and the difficulty is the one the reference AxeOS
+/// fixtures report, so the demo's miners and its SoloPool agree as real ones would.
+pub const SOLOPOOL_STATS_BODY: &str = r#"{
+  "now": 1747140180,
+  "stats": {"difficulty": 126411437451912, "height": 912345, "networkHashrate": 904888316160519000000,
+    "poolHashrate": 1480000000000000, "poolMiners": 812, "poolBlocks": 37, "poolFee": 1.0,
+    "lastBlockFound": 1746982111}
 }"#;
 
 struct Shared {
@@ -180,7 +195,8 @@ impl FixtureServer {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
-    /// Replaces the payload of a fixed-body route (CoinGecko, CKPool, SoloPool).
+    /// Replaces the payload of a fixed-body route (CoinGecko, CKPool, SoloPool accounts and
+    /// stats).
     pub fn set_body(&self, route: Route, body: &str) {
         lock(&self.shared.bodies).insert(route, body.to_string());
     }
@@ -334,6 +350,7 @@ fn handle(mut stream: TcpStream, shared: &Shared) {
         Some(Route::CkpoolUser) => ok(body(shared, Route::CkpoolUser, CKPOOL_USER_BODY)),
         Some(Route::CkpoolStatus) => ok(body(shared, Route::CkpoolStatus, CKPOOL_STATUS_BODY)),
         Some(Route::Solopool) => ok(body(shared, Route::Solopool, SOLOPOOL_ACCOUNT_BODY)),
+        Some(Route::SolopoolStats) => ok(body(shared, Route::SolopoolStats, SOLOPOOL_STATS_BODY)),
         None => not_found(),
     };
     respond(stream, reply);
@@ -408,6 +425,7 @@ fn route_of(path: &str) -> Option<Route> {
         ["users", _] => Some(Route::CkpoolUser),
         ["pool", "pool.status"] => Some(Route::CkpoolStatus),
         [_, "api", "accounts", _] => Some(Route::Solopool),
+        [_, "api", "stats"] => Some(Route::SolopoolStats),
         _ => None,
     }
 }

@@ -2,12 +2,14 @@
 //! them warm, so that readers never touch the network.
 //!
 //! Jobs are CoinGecko (one request for all coins), each enabled pool whose `stats` kind is
-//! not `none` (selected by that configured kind only), and Octopus Agile (when the tariff is
-//! Agile). [`FeedHub::start`] gives every job its own thread, which sleeps until the job is
+//! not `none` (selected by that configured kind only), the network statistics of each coin
+//! mined on an enabled `solopool` pool (one request per coin, however many accounts), and
+//! Octopus Agile (when the tariff is Agile). [`FeedHub::start`] gives every job its own thread, which sleeps until the job is
 //! due (shortly before its value expires, or after its back-off) and then fetches. One slow
 //! or hung pool therefore holds only its own thread, and only until the HTTP timeout.
-//! Getters ([`FeedHub::coin_prices`], [`FeedHub::pool_stats`], [`FeedHub::price_at`]) read
-//! memory or the store and return at once. [`FeedHub::refresh_due`] runs every due job once,
+//! Getters ([`FeedHub::coin_prices`], [`FeedHub::pool_stats`],
+//! [`FeedHub::network_difficulty`], [`FeedHub::price_at`]) read memory or the store and
+//! return at once. [`FeedHub::refresh_due`] runs every due job once,
 //! in parallel, and returns when all finished: for tests, the traffic simulation and
 //! one-shot commands.
 
@@ -23,7 +25,7 @@ use super::coingecko::{CoinPrice, CoinPrices};
 use super::http::HttpClient;
 use super::octopus::{AgileFeed, AgileStatus, Tariff};
 use super::settings::{FeedSettings, PoolFeed, StatsKind, stratum_host};
-use super::solopool::SolopoolAccount;
+use super::solopool::{SolopoolAccount, SolopoolNetwork};
 use super::{FeedError, PriceStore, ckpool, coingecko, solopool};
 use crate::model::PricePoint;
 
@@ -56,6 +58,14 @@ enum Job {
     Octopus,
     CoinGecko,
     Pool(usize),
+    Network(usize),
+}
+
+/// A coin whose SoloPool network statistics are fetched, and the URL template to ask.
+#[derive(Debug, Clone, PartialEq)]
+struct NetworkFeed {
+    coin: String,
+    template: String,
 }
 
 struct HubInner {
@@ -68,7 +78,9 @@ struct HubInner {
     coins: TtlCache<(), CoinPrices>,
     ckpool: TtlCache<String, PoolStats>,
     solopool: TtlCache<String, PoolStats>,
+    network: TtlCache<String, SolopoolNetwork>,
     pools: Vec<PoolFeed>,
+    networks: Vec<NetworkFeed>,
     stop: Mutex<bool>,
     wake: Condvar,
 }
@@ -106,17 +118,20 @@ impl FeedHub {
             .filter(|p| p.enabled && p.stats != StatsKind::None)
             .cloned()
             .collect();
+        let networks = network_feeds(&pools, &settings.feeds.solopool_url);
         let capacity = pools.len() + 4;
         let inner = HubInner {
             http: HttpClient::new(settings.feeds.timeout),
             coins: TtlCache::new(settings.cache.coingecko, 4, clock.clone()),
             ckpool: TtlCache::new(settings.cache.ckpool, capacity, clock.clone()),
             solopool: TtlCache::new(settings.cache.solopool, capacity, clock.clone()),
+            network: TtlCache::new(settings.cache.solopool_network, capacity, clock.clone()),
             clock,
             store,
             tariff,
             agile,
             pools,
+            networks,
             settings,
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -193,6 +208,26 @@ impl FeedHub {
         self.inner.pool_cache(feed.stats).peek(&feed.name)
     }
 
+    /// The network difficulty of `coin` (a configured pool coin slug, e.g. `btc`) from
+    /// SoloPool's `/api/stats`, without waiting: cached, possibly stale, or None when no
+    /// enabled `solopool` pool mines that coin or nothing was fetched yet.
+    pub fn network_difficulty(&self, coin: &str) -> Option<Cached<SolopoolNetwork>> {
+        let feed = self.inner.network_feed(coin)?;
+        self.inner.network.peek(&feed.coin)
+    }
+
+    /// Every fetched network value by coin, not counted as reads (for status pages).
+    pub fn network_difficulties(&self) -> Vec<(String, Cached<SolopoolNetwork>)> {
+        self.inner
+            .networks
+            .iter()
+            .filter_map(|feed| {
+                let cached = self.inner.network.peek_uncounted(&feed.coin)?;
+                Some((feed.coin.clone(), cached))
+            })
+            .collect()
+    }
+
     /// Names of the pools whose statistics are fetched.
     pub fn pool_names(&self) -> Vec<String> {
         self.inner.pools.iter().map(|p| p.name.clone()).collect()
@@ -231,6 +266,7 @@ impl FeedHub {
         out.push(self.inner.coins.counters().snapshot("coingecko"));
         out.push(self.inner.ckpool.counters().snapshot("ckpool"));
         out.push(self.inner.solopool.counters().snapshot("solopool"));
+        out.push(self.inner.network.counters().snapshot("solopool-network"));
         out
     }
 }
@@ -251,6 +287,7 @@ impl HubInner {
             jobs.push(Job::CoinGecko);
         }
         jobs.extend((0..self.pools.len()).map(Job::Pool));
+        jobs.extend((0..self.networks.len()).map(Job::Network));
         jobs
     }
 
@@ -259,7 +296,14 @@ impl HubInner {
             Job::Octopus => "octopus".into(),
             Job::CoinGecko => "coingecko".into(),
             Job::Pool(i) => format!("pool-{}", self.pools[i].name),
+            Job::Network(i) => format!("network-{}", self.networks[i].coin),
         }
+    }
+
+    fn network_feed(&self, coin: &str) -> Option<&NetworkFeed> {
+        self.networks
+            .iter()
+            .find(|feed| feed.coin.eq_ignore_ascii_case(coin.trim()))
     }
 
     fn pool_cache(&self, kind: StatsKind) -> &TtlCache<String, PoolStats> {
@@ -280,6 +324,7 @@ impl HubInner {
                 let pool = &self.pools[i];
                 self.pool_cache(pool.stats).due_at_ms(&pool.name)
             }
+            Job::Network(i) => self.network.due_at_ms(&self.networks[i].coin),
         }
     }
 
@@ -305,6 +350,13 @@ impl HubInner {
                 let outcome = self
                     .pool_cache(pool.stats)
                     .refresh(&pool.name, || self.fetch_pool(pool));
+                failure(outcome)
+            }
+            Job::Network(i) => {
+                let feed = &self.networks[i];
+                let outcome = self.network.refresh(&feed.coin, || {
+                    solopool::fetch_network(&self.http, &feed.template, &feed.coin)
+                });
                 failure(outcome)
             }
         };
@@ -376,6 +428,28 @@ impl HubInner {
             }
         }
     }
+}
+
+/// One network feed per coin of the `solopool` pools (the first pool of a coin decides an
+/// explicit `stats_url`), so two accounts on one coin cost one `/api/stats` request.
+fn network_feeds(pools: &[PoolFeed], default_template: &str) -> Vec<NetworkFeed> {
+    let mut feeds: Vec<NetworkFeed> = Vec::new();
+    for pool in pools.iter().filter(|p| p.stats == StatsKind::Solopool) {
+        let coin = pool.coin.to_ascii_lowercase();
+        if feeds.iter().any(|feed| feed.coin == coin) {
+            continue;
+        }
+        let template = if pool.stats_url.is_empty() {
+            default_template
+        } else {
+            &pool.stats_url
+        };
+        feeds.push(NetworkFeed {
+            coin,
+            template: template.to_string(),
+        });
+    }
+    feeds
 }
 
 fn failure<V>(outcome: FetchOutcome<V>) -> Option<FeedError> {

@@ -169,6 +169,10 @@ pub struct CacheTtls {
     pub coingecko: Duration,
     /// SoloPool accounts.
     pub solopool: Duration,
+    /// SoloPool network statistics (`/api/stats`, network difficulty), per coin. Longer
+    /// than the accounts': the difficulty moves every ~2 weeks on BTC, though every block
+    /// on small coins.
+    pub solopool_network: Duration,
     /// CKPool users and pool.status.
     pub ckpool: Duration,
     /// Agile refresh interval outside the evening publication window.
@@ -180,6 +184,7 @@ impl Default for CacheTtls {
         CacheTtls {
             coingecko: Duration::from_secs(300),
             solopool: Duration::from_secs(120),
+            solopool_network: Duration::from_secs(600),
             ckpool: Duration::from_secs(60),
             octopus: Duration::from_secs(1800),
         }

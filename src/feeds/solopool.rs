@@ -1,9 +1,14 @@
-//! SoloPool.org `GET https://{coin}.solopool.org/api/accounts/<address>` (open-ethereum-pool
-//! lineage): the account's hashrate, workers, share counts and earnings windows.
+//! SoloPool.org (open-ethereum-pool lineage), two endpoints per coin host:
+//! - `GET https://{coin}.solopool.org/api/accounts/<address>`: the account's hashrate,
+//!   workers, share counts and earnings windows ([`fetch_account`]);
+//! - `GET https://{coin}.solopool.org/api/stats`: pool and network statistics, of which
+//!   hmm reads the network difficulty for the profitability widget ([`fetch_network`]).
 //!
 //! The base URL is a template with `{coin}` (config `[feeds] solopool_url`), filled with the
 //! pool's configured coin slug. Hashrates are already H/s numbers. SoloPool publishes no
-//! schema (protocols.md §5.2), so every field is optional.
+//! schema (protocols.md §5.2), so every account field is optional, and the one stats field
+//! hmm needs is looked for where consumers read it (`stats.difficulty`) and, failing that,
+//! where open-ethereum-pool's own `/api/stats` has it (`nodes[0].difficulty`).
 
 use serde_json::{Map, Value};
 
@@ -167,6 +172,73 @@ pub fn fetch_account(
         },
         other => other,
     })
+}
+
+/// What hmm reads from a coin's `/api/stats`: the network difficulty that coin's blocks
+/// must meet, for expected coins per day.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SolopoolNetwork {
+    /// Network difficulty, finite and above zero.
+    pub difficulty: f64,
+}
+
+/// Parses an `/api/stats` reply. The difficulty may be a JSON number or a numeric string
+/// (open-ethereum-pool sends big values as strings); a reply without a usable one (missing,
+/// zero, negative) is an error, so the cache keeps serving the last good value.
+pub fn parse_network(body: &str) -> Result<SolopoolNetwork, FeedError> {
+    let root: Value = serde_json::from_str(body).map_err(|e| network_error(e.to_string()))?;
+    let Value::Object(map) = root else {
+        return Err(network_error("expected a JSON object".into()));
+    };
+    let from_stats = map
+        .get("stats")
+        .and_then(|stats| stats.get("difficulty"))
+        .and_then(difficulty);
+    let from_nodes = || {
+        map.get("nodes")
+            .and_then(Value::as_array)
+            .and_then(|nodes| nodes.first())
+            .and_then(|node| node.get("difficulty"))
+            .and_then(difficulty)
+    };
+    match from_stats.or_else(from_nodes) {
+        Some(difficulty) => Ok(SolopoolNetwork { difficulty }),
+        None => Err(network_error(
+            "no network difficulty above zero in stats.difficulty".into(),
+        )),
+    }
+}
+
+/// Fetches the network statistics of `coin` from its SoloPool host.
+pub fn fetch_network(
+    http: &HttpClient,
+    template: &str,
+    coin: &str,
+) -> Result<SolopoolNetwork, FeedError> {
+    let url = format!("{}/api/stats", base_for_coin(template, coin));
+    parse_network(&http.get_text(&url, &[])?).map_err(|e| match e {
+        FeedError::Parse { message, .. } => FeedError::Parse {
+            source: format!("SoloPool {url}"),
+            message,
+        },
+        other => other,
+    })
+}
+
+fn difficulty(value: &Value) -> Option<f64> {
+    let parsed = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    parsed.filter(|d| d.is_finite() && *d > 0.0)
+}
+
+fn network_error(message: String) -> FeedError {
+    FeedError::Parse {
+        source: "SoloPool stats".into(),
+        message,
+    }
 }
 
 fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {

@@ -596,6 +596,7 @@ impl WebBackend for MemoryBackend {
                 Some("HTTP 502 from solo.ckpool.org".into()),
             ),
             feed("solopool", None, false, 0, 0, 0, None),
+            feed("solopool-network", Some(240), false, 0, 410, 1, None),
         ]
     }
 

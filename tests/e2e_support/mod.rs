@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use hmm::config::Config;
 use hmm::daemon::Daemon;
 use hmm::feeds::SystemClock;
-use hmm::feeds::fixture_server::FixtureServer;
+use hmm::feeds::fixture_server::{FixtureServer, Route};
 use hmm::model::{MinerKind, Sample};
 use hmm::simulate::{FleetSpec, SimDevice, SimFleet, SimModel};
 
@@ -48,6 +48,10 @@ pub struct Options {
     /// How many of the simulated devices the first config lists (the rest can be added
     /// by a reload); `None` = all.
     pub configured: Option<usize>,
+    /// Config text appended to the base config (before the miners): `[[pools]]`, `[cache]`.
+    pub extra_config: &'static str,
+    /// Fixture-server payloads set before the daemon starts (its feeds fetch at once).
+    pub feed_bodies: &'static [(Route, &'static str)],
 }
 
 impl Default for Options {
@@ -56,6 +60,8 @@ impl Default for Options {
             devices: "timeout = \"1s\"\nmode_cooldown = \"5m\"\nrestart_cooldown = \"5m\"",
             poll_interval: "10s",
             configured: None,
+            extra_config: "",
+            feed_bodies: &[],
         }
     }
 }
@@ -74,6 +80,9 @@ pub async fn start(models: &[SimModel], options: Options) -> Harness {
     spec.nmminer_interval = Duration::from_millis(200);
     let fleet = SimFleet::start(spec).await.expect("simulated fleet starts");
     let feeds = FixtureServer::start(Arc::new(SystemClock)).expect("fixture server starts");
+    for (route, body) in options.feed_bodies {
+        feeds.set_body(*route, body);
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let base_config = base_config(dir.path(), &feeds, nmminer_listen, &options);
     let listed = options.configured.unwrap_or(fleet.devices().len());
@@ -126,10 +135,11 @@ workers = 2
 
 [mqtt]
 enabled = false
-"#,
+{extra}"#,
         data_dir = data_dir.display(),
         poll = options.poll_interval,
         devices = options.devices,
+        extra = options.extra_config,
     )
 }
 

@@ -281,18 +281,6 @@ fn put_scaled_delta(out: &mut Vec<u8>, previous: i64, value: i64) {
     put_varint(out, zigzag((value / unit).wrapping_sub(previous / unit)));
 }
 
-/// Inverse of [`put_scaled_delta`].
-#[inline]
-fn read_scaled_delta(reader: &mut Reader<'_>, previous: i64) -> Result<i64, DecodeError> {
-    let exponent = usize::from(reader.byte()?);
-    let unit = *POW10
-        .get(exponent)
-        .ok_or(DecodeError("scale exponent out of range"))?;
-    Ok(div_pow10(previous, exponent)
-        .wrapping_add(reader.signed()?)
-        .wrapping_mul(unit))
-}
-
 /// `value / 10^exponent` (exponent ≤ 15). A division by a constant compiles to a multiply
 /// and a shift; a division by a table entry is a hardware divide, the slowest step of
 /// decoding a hashrate.
@@ -333,7 +321,7 @@ fn decode_into(
 /// Decoding keeps one running [`Sample`] and touches only the fields a sample changed,
 /// instead of rebuilding all twelve for each of the 8 640 samples of a day: that rebuild
 /// was the largest cost of reading a day of one miner.
-#[inline]
+#[inline(always)]
 fn set_field(sample: &mut Sample, index: usize, value: Option<i64>) {
     const HASHRATE: usize = Field::Hashrate as usize;
     const POWER: usize = Field::Power as usize;
@@ -363,14 +351,48 @@ fn set_field(sample: &mut Sample, index: usize, value: Option<i64>) {
 }
 
 /// Reads the encoded change of field `index` and returns its new quantised value.
-#[inline]
-fn read_field(reader: &mut Reader<'_>, index: usize, previous: i64) -> Result<i64, DecodeError> {
+#[inline(always)]
+fn read_field(
+    reader: &mut Reader<'_>,
+    index: usize,
+    previous: i64,
+    hashrate: &mut ScaledHashrate,
+) -> Result<i64, DecodeError> {
     if index == Field::BestDiff as usize {
         Ok((reader.varint()? as i64) ^ previous)
     } else if index == Field::Hashrate as usize {
-        read_scaled_delta(reader, previous)
+        hashrate.read(reader, previous)
     } else {
         Ok(previous.wrapping_add(reader.signed()?))
+    }
+}
+
+/// The last hashrate in the units of its own scale (value / 10^exponent), so that the
+/// next delta at the same scale, the usual case, needs no division.
+#[derive(Default)]
+struct ScaledHashrate {
+    exponent: usize,
+    scaled: i64,
+}
+
+impl ScaledHashrate {
+    /// Reads one hashrate written by [`put_scaled_delta`] against `previous`.
+    #[inline(always)]
+    fn read(&mut self, reader: &mut Reader<'_>, previous: i64) -> Result<i64, DecodeError> {
+        let exponent = usize::from(reader.byte()?);
+        let unit = *POW10
+            .get(exponent)
+            .ok_or(DecodeError("scale exponent out of range"))?;
+        // `previous` is a multiple of 10^self.exponent, so the division is exact there.
+        let base = if exponent == self.exponent {
+            self.scaled
+        } else {
+            div_pow10(previous, exponent)
+        };
+        let scaled = base.wrapping_add(reader.signed()?);
+        self.exponent = exponent;
+        self.scaled = scaled;
+        Ok(scaled.wrapping_mul(unit))
     }
 }
 
@@ -395,6 +417,7 @@ fn decode_window(
         miner_id,
         ..Sample::default()
     };
+    let mut hashrate = ScaledHashrate::default();
     while !reader.is_empty() {
         let mask = reader.varint()? ^ state.mask;
         if mask >> (FIELDS + 1) != 0 {
@@ -417,7 +440,7 @@ fn decode_window(
         while pending != 0 {
             let index = pending.trailing_zeros() as usize;
             pending &= pending - 1;
-            let value = read_field(&mut reader, index, state.values[index])?;
+            let value = read_field(&mut reader, index, state.values[index], &mut hashrate)?;
             state.values[index] = value;
             if !presence_changed {
                 set_field(&mut current, index, Some(value));

@@ -5,6 +5,7 @@
 //! Each module is one box of DESIGN.md's data flow; they talk through the plain types in
 //! [`model`] and each other's small public APIs. `main.rs` only calls [`cli::run`].
 
+pub mod allocator;
 pub mod bench;
 pub mod cli;
 pub mod collector;

@@ -95,6 +95,14 @@ fn int(value: u64) -> Dynamic {
     Dynamic::from_int(value as INT)
 }
 
+/// Hands a finished map to the script. `Dynamic::from_map` moves it in as it is; the
+/// generic conversions (`map.into()`, `Dynamic::from(map)`, or a registered function
+/// returning `Map`) go through rhai's `From<BTreeMap<K, T>>`, which rebuilds the whole
+/// tree key by key, a measurable cost when `fleet` hands out a hundred 30-field maps.
+fn map_value(map: Map) -> Dynamic {
+    Dynamic::from_map(map)
+}
+
 fn miner_by_name<'a>(
     ctx: &NativeCallContext,
     miners: &'a [MinerInfo],
@@ -178,7 +186,7 @@ fn put_sample(map: &mut Map, sample: Option<&Sample>) {
 fn sample_map(sample: &Sample) -> Dynamic {
     let mut map = Map::new();
     put_sample(&mut map, Some(sample));
-    map.into()
+    map_value(map)
 }
 
 fn slot_map(slot: &SlotRollup) -> Dynamic {
@@ -193,7 +201,7 @@ fn slot_map(slot: &SlotRollup) -> Dynamic {
     map.insert("shares_accepted".into(), int(slot.shares_accepted));
     map.insert("shares_rejected".into(), int(slot.shares_rejected));
     map.insert("temp_max_c".into(), opt_f(slot.temp_max_c));
-    map.into()
+    map_value(map)
 }
 
 fn price_map(p: &PricePoint) -> Dynamic {
@@ -201,7 +209,7 @@ fn price_map(p: &PricePoint) -> Dynamic {
     map.insert("from".into(), int(p.valid_from_s * 1000));
     map.insert("to".into(), int(p.valid_to_s * 1000));
     map.insert("p_kwh".into(), Dynamic::from_float(p.pence_per_kwh));
-    map.into()
+    map_value(map)
 }
 
 /// Registers every host function on `engine`, reading through `data`.
@@ -257,12 +265,12 @@ fn register_time(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
         },
     );
     let d = data.clone();
-    engine.register_fn("uk_today", move |ctx: NativeCallContext| -> Map {
+    engine.register_fn("uk_today", move |ctx: NativeCallContext| -> Dynamic {
         let (start, end) = ukclock::uk_day_bounds(now_ms(&ctx, d.as_ref()) / 1000);
         let mut map = Map::new();
         map.insert("start".into(), int(start * 1000));
         map.insert("end".into(), int(end * 1000));
-        map
+        map_value(map)
     });
     engine.register_fn(
         "slot_start",
@@ -305,29 +313,29 @@ fn register_fleet(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
     let d = data.clone();
     engine.register_fn("miners", move |ctx: NativeCallContext| -> Fallible<Array> {
         let miners = data_err(&ctx, d.miners())?;
-        Ok(miners.iter().map(|m| miner_map(m).into()).collect())
+        Ok(miners.iter().map(|m| map_value(miner_map(m))).collect())
     });
     let d = data.clone();
     engine.register_fn(
         "fleet",
         move |ctx: NativeCallContext, max_age: &str| -> Fallible<Array> {
             fleet(&ctx, d.as_ref(), max_age, None)
-                .map(|maps| maps.into_iter().map(Dynamic::from).collect())
+                .map(|maps| maps.into_iter().map(map_value).collect())
         },
     );
     let d = data.clone();
     engine.register_fn(
         "fleet_totals",
-        move |ctx: NativeCallContext, max_age: &str| -> Fallible<Map> {
-            fleet_totals(&ctx, d.as_ref(), max_age)
+        move |ctx: NativeCallContext, max_age: &str| -> Fallible<Dynamic> {
+            fleet_totals(&ctx, d.as_ref(), max_age).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "miner",
-        move |ctx: NativeCallContext, name: &str, max_age: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, name: &str, max_age: &str| -> Fallible<Dynamic> {
             let mut maps = fleet(&ctx, d.as_ref(), max_age, Some(name))?;
-            Ok(maps.pop().unwrap_or_default())
+            Ok(map_value(maps.pop().unwrap_or_default()))
         },
     );
     let d = data.clone();
@@ -453,36 +461,36 @@ fn register_aggregates(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
     let d = data.clone();
     engine.register_fn(
         "cost",
-        move |ctx: NativeCallContext, period: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, period: &str| -> Fallible<Dynamic> {
             let now = now_ms(&ctx, d.as_ref());
             let from = now.saturating_sub(parse_period(&ctx, period)?);
-            cost_map(&ctx, d.as_ref(), from, now)
+            cost_map(&ctx, d.as_ref(), from, now).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "cost_between",
-        move |ctx: NativeCallContext, from: INT, to: INT| -> Fallible<Map> {
+        move |ctx: NativeCallContext, from: INT, to: INT| -> Fallible<Dynamic> {
             let (from, to) = (ms_arg(&ctx, from)?, ms_arg(&ctx, to)?);
-            cost_map(&ctx, d.as_ref(), from, to)
+            cost_map(&ctx, d.as_ref(), from, to).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "uptime",
-        move |ctx: NativeCallContext, period: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, period: &str| -> Fallible<Dynamic> {
             let now = now_ms(&ctx, d.as_ref());
             let from = now.saturating_sub(parse_period(&ctx, period)?);
-            uptime_map(&ctx, d.as_ref(), from / 1000, now / 1000)
+            uptime_map(&ctx, d.as_ref(), from / 1000, now / 1000).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "shares",
-        move |ctx: NativeCallContext, period: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, period: &str| -> Fallible<Dynamic> {
             let now = now_ms(&ctx, d.as_ref());
             let from = now.saturating_sub(parse_period(&ctx, period)?);
-            shares_map(&ctx, d.as_ref(), from / 1000, now / 1000)
+            shares_map(&ctx, d.as_ref(), from / 1000, now / 1000).map(map_value)
         },
     );
 }
@@ -546,7 +554,7 @@ fn cost_map(
             entry.insert("unpriced_wh".into(), Dynamic::from_float(m.unpriced_wh));
             entry.insert("cost_p".into(), Dynamic::from_float(m.cost_p));
             entry.insert("online_ms".into(), int(m.online_ms.round() as u64));
-            entry.into()
+            map_value(entry)
         })
         .collect();
     map.insert("miners".into(), per.into());
@@ -572,7 +580,7 @@ fn uptime_map(
             entry.insert("enabled".into(), m.enabled.into());
             entry.insert("online_ms".into(), int(m.online_ms.round() as u64));
             entry.insert("pct".into(), Dynamic::from_float(m.percent));
-            entry.into()
+            map_value(entry)
         })
         .collect();
     map.insert("miners".into(), list.into());
@@ -610,7 +618,7 @@ fn shares_map(
                 "reject_pct".into(),
                 opt_f(reject_pct(m.accepted, m.rejected)),
             );
-            entry.into()
+            map_value(entry)
         })
         .collect();
     map.insert("miners".into(), list.into());
@@ -691,7 +699,7 @@ fn register_prices(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
                     map.insert("avg".into(), Dynamic::from_float(s.avg));
                     map.insert("max".into(), Dynamic::from_float(s.max));
                     map.insert("covered_ms".into(), int(s.covered_s * 1000));
-                    map.into()
+                    map_value(map)
                 }),
             )
         },
@@ -712,7 +720,7 @@ fn register_prices(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
                         map.insert("from".into(), int(from * 1000));
                         map.insert("to".into(), int(to * 1000));
                         map.insert("avg_p_kwh".into(), Dynamic::from_float(avg));
-                        map.into()
+                        map_value(map)
                     },
                 ),
             )
@@ -728,7 +736,7 @@ fn register_feeds(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
         map.insert("currency".into(), c.currency.clone().into());
         map.insert("age_s".into(), int(c.age_s));
         map.insert("stale".into(), c.stale.into());
-        map.into()
+        map_value(map)
     };
     let d = data.clone();
     engine.register_fn(
@@ -769,7 +777,7 @@ fn register_feeds(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
                     map.insert("last_share_age_s".into(), opt_i(p.last_share_age_s));
                     map.insert("age_s".into(), int(p.age_s));
                     map.insert("stale".into(), p.stale.into());
-                    map.into()
+                    map_value(map)
                 })
                 .collect())
         },

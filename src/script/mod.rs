@@ -7,6 +7,7 @@
 //! - [`widgets`]: the widget registry and its per-interval result cache.
 //! - [`automation`]: the rule runner: schedule, checks, execution, dry-run, audit.
 //! - [`notify`]: Discord / Telegram / webhook delivery with per-kind throttling.
+//! - [`shape`]: fixed-key script maps built from a blank copy of their keys (fast).
 //! - [`data`]: the narrow traits this module needs from the store, feeds and control.
 //! - [`testing`]: in-memory implementations of those traits and generated fleets, for tests,
 //!   `hmm widget run --demo` and `hmm bench`.
@@ -19,6 +20,7 @@ pub mod commands;
 pub mod data;
 pub mod engine;
 pub mod notify;
+mod shape;
 pub mod testing;
 pub mod widgets;
 

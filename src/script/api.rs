@@ -16,6 +16,7 @@ use crate::model::{PricePoint, Sample, SlotRollup};
 use crate::script::aggregate;
 use crate::script::automation::{Action, RequestedAction};
 use crate::script::data::{MinerInfo, ScriptData};
+use crate::script::reads::EvalReads;
 use crate::script::shape::{Shape, set};
 use crate::ukclock::{self, SLOT_S};
 use crate::units;
@@ -30,6 +31,19 @@ pub(crate) struct CallContext {
     pub now_ms: u64,
     /// Present when a rule is running: where its actions and state go.
     pub rule: Option<Arc<Mutex<RuleCall>>>,
+    /// Slot rollups already read by this evaluation.
+    pub reads: Arc<EvalReads>,
+}
+
+impl CallContext {
+    /// The context of one evaluation at `now_ms` (of a rule when `rule` is given).
+    pub(crate) fn new(now_ms: u64, rule: Option<Arc<Mutex<RuleCall>>>) -> CallContext {
+        CallContext {
+            now_ms,
+            rule,
+            reads: Arc::default(),
+        }
+    }
 }
 
 /// What one rule evaluation collects.
@@ -523,16 +537,21 @@ fn register_aggregates(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
     );
 }
 
+/// Every miner's rollups of the slots overlapping `[from_s, to_s]`, possibly with more
+/// slots around them (a window read earlier in the same evaluation, see `reads.rs`): the
+/// aggregates weigh each slot by its overlap with their window.
 fn window_slots(
     ctx: &NativeCallContext,
     data: &dyn ScriptData,
     from_s: u64,
     to_s: u64,
-) -> Fallible<Vec<SlotRollup>> {
-    data_err(
-        ctx,
-        data.slots(None, ukclock::slot_start_s(from_s), to_s.max(from_s) + 1),
-    )
+) -> Fallible<Arc<Vec<SlotRollup>>> {
+    let (first_s, end_s) = (ukclock::slot_start_s(from_s), to_s.max(from_s) + 1);
+    let slots = match call_context(ctx) {
+        Some(call) => call.reads.slots(data, first_s, end_s),
+        None => data.slots(None, first_s, end_s).map(Arc::new),
+    };
+    data_err(ctx, slots)
 }
 
 /// Keys of a per-miner entry of `cost` / `cost_between`.

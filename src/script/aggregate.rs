@@ -137,7 +137,7 @@ impl<'a> SlotPrices<'a> {
     fn get(&self, slot_start_s: u64) -> Option<f64> {
         let offset = slot_start_s.wrapping_sub(self.first_s);
         match self.by_slot.get((offset / SLOT_S) as usize) {
-            Some(&price) if offset % SLOT_S == 0 => price,
+            Some(&price) if offset.is_multiple_of(SLOT_S) => price,
             _ => price_for(self.prices, slot_start_s),
         }
     }

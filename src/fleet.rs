@@ -100,6 +100,14 @@ impl Fleet {
         self.read().clone()
     }
 
+    /// `f` of every entry, in config order, read under the lock instead of copying the
+    /// entries: a snapshot copies every string of every entry (config, device info,
+    /// status), where the script host's `miners()` reads a few fields on each call.
+    /// `f` must not touch the fleet.
+    pub fn map_entries<T>(&self, f: impl FnMut(&MinerEntry) -> T) -> Vec<T> {
+        self.read().iter().map(f).collect()
+    }
+
     /// A copy of one entry by config name.
     pub fn get(&self, name: &str) -> Option<MinerEntry> {
         self.read().iter().find(|m| m.config.name == name).cloned()

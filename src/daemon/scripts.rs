@@ -63,27 +63,24 @@ impl DaemonData {
 impl ScriptData for DaemonData {
     fn miners(&self) -> Result<Vec<MinerInfo>, String> {
         let config = read_config(&self.config);
-        Ok(self
-            .fleet
-            .snapshot()
-            .iter()
-            .map(|entry| {
-                let kind = entry.kind.unwrap_or(entry.config.kind);
-                MinerInfo {
-                    name: entry.config.name.clone(),
-                    id: entry.id,
-                    kind,
-                    model: entry.status.model.clone(),
-                    manual_power_w: entry.config.manual_power_w,
-                    enabled: entry.status.enabled,
-                    temp_threshold_c: (kind != MinerKind::Auto)
-                        .then(|| config.alerts.temp_c.for_kind(kind)),
-                    modes: entry.capabilities().modes,
-                    pools: self.controller.pool_names(entry),
-                    last_seen_ms: entry.status.last_seen_ms,
-                }
-            })
-            .collect())
+        // Under the fleet's read lock; pool_names takes the controller's pool list lock,
+        // whose holders never wait for the fleet.
+        Ok(self.fleet.map_entries(|entry| {
+            let kind = entry.kind.unwrap_or(entry.config.kind);
+            MinerInfo {
+                name: entry.config.name.clone(),
+                id: entry.id,
+                kind,
+                model: entry.status.model.clone(),
+                manual_power_w: entry.config.manual_power_w,
+                enabled: entry.status.enabled,
+                temp_threshold_c: (kind != MinerKind::Auto)
+                    .then(|| config.alerts.temp_c.for_kind(kind)),
+                modes: entry.capabilities().modes,
+                pools: self.controller.pool_names(entry),
+                last_seen_ms: entry.status.last_seen_ms,
+            }
+        }))
     }
 
     fn fleet_latest(&self, ids: &[u32], cutoff_ms: u64) -> Result<Vec<Option<Sample>>, String> {

@@ -16,6 +16,8 @@ use crate::model::{PricePoint, Sample, SlotRollup};
 use crate::script::aggregate;
 use crate::script::automation::{Action, RequestedAction};
 use crate::script::data::{MinerInfo, ScriptData};
+use crate::script::reads::EvalReads;
+use crate::script::shape::{Shape, set};
 use crate::ukclock::{self, SLOT_S};
 use crate::units;
 
@@ -29,6 +31,19 @@ pub(crate) struct CallContext {
     pub now_ms: u64,
     /// Present when a rule is running: where its actions and state go.
     pub rule: Option<Arc<Mutex<RuleCall>>>,
+    /// Slot rollups already read by this evaluation.
+    pub reads: Arc<EvalReads>,
+}
+
+impl CallContext {
+    /// The context of one evaluation at `now_ms` (of a rule when `rule` is given).
+    pub(crate) fn new(now_ms: u64, rule: Option<Arc<Mutex<RuleCall>>>) -> CallContext {
+        CallContext {
+            now_ms,
+            rule,
+            reads: Arc::default(),
+        }
+    }
 }
 
 /// What one rule evaluation collects.
@@ -95,6 +110,14 @@ fn int(value: u64) -> Dynamic {
     Dynamic::from_int(value as INT)
 }
 
+/// Hands a finished map to the script. `Dynamic::from_map` moves it in as it is; the
+/// generic conversions (`map.into()`, `Dynamic::from(map)`, or a registered function
+/// returning `Map`) go through rhai's `From<BTreeMap<K, T>>`, which rebuilds the whole
+/// tree key by key, a measurable cost when `fleet` hands out a hundred 26-key maps.
+fn map_value(map: Map) -> Dynamic {
+    Dynamic::from_map(map)
+}
+
 fn miner_by_name<'a>(
     ctx: &NativeCallContext,
     miners: &'a [MinerInfo],
@@ -116,92 +139,117 @@ fn miner_by_name<'a>(
     }
 }
 
+/// Keys of a `miners()` entry.
+static MINER: Shape = Shape::new();
+/// Keys of a `fleet` / `miner` entry: the miner's configuration and its latest sample.
+static FLEET_ENTRY: Shape = Shape::new();
+/// Keys of a `history` sample.
+static SAMPLE: Shape = Shape::new();
+/// Keys of a `slots` rollup.
+static SLOT: Shape = Shape::new();
+/// Keys of a price point.
+static PRICE: Shape = Shape::new();
+
 /// The script map of a miner's configuration.
 fn miner_map(m: &MinerInfo) -> Map {
-    let mut map = Map::new();
-    map.insert("name".into(), m.name.clone().into());
-    map.insert("id".into(), int(u64::from(m.id)));
-    map.insert("kind".into(), m.kind.as_str().into());
-    map.insert(
-        "model".into(),
-        m.model.clone().map_or(Dynamic::UNIT, Dynamic::from),
-    );
-    map.insert("enabled".into(), m.enabled.into());
-    map.insert("manual_power_w".into(), opt_f(m.manual_power_w));
-    map.insert("temp_threshold_c".into(), opt_f(m.temp_threshold_c));
-    let modes: Array = m.modes.iter().map(|mode| mode.as_str().into()).collect();
-    map.insert("modes".into(), modes.into());
-    let pools: Array = m.pools.iter().map(|p| p.clone().into()).collect();
-    map.insert("pools".into(), pools.into());
-    map.insert("last_seen".into(), opt_i(m.last_seen_ms));
-    map
+    let mut map = MINER.start();
+    put_miner(&mut map, m);
+    MINER.finish(map)
 }
 
-/// Adds a sample's fields (unit-suffixed keys) to `map`; `None` fills them with `()`.
+/// Sets a miner's configuration fields in `map`.
+fn put_miner(map: &mut Map, m: &MinerInfo) {
+    set(map, "name", m.name.as_str().into());
+    set(map, "id", int(u64::from(m.id)));
+    set(map, "kind", m.kind.as_str().into());
+    set(
+        map,
+        "model",
+        m.model
+            .as_deref()
+            .map_or(Dynamic::UNIT, |model| model.into()),
+    );
+    set(map, "enabled", m.enabled.into());
+    set(map, "manual_power_w", opt_f(m.manual_power_w));
+    set(map, "temp_threshold_c", opt_f(m.temp_threshold_c));
+    let modes: Array = m.modes.iter().map(|mode| mode.as_str().into()).collect();
+    set(map, "modes", Dynamic::from_array(modes));
+    let pools: Array = m.pools.iter().map(|p| p.as_str().into()).collect();
+    set(map, "pools", Dynamic::from_array(pools));
+    set(map, "last_seen", opt_i(m.last_seen_ms));
+}
+
+/// Sets a sample's fields (unit-suffixed keys) in `map`; `None` sets them to `()`.
 fn put_sample(map: &mut Map, sample: Option<&Sample>) {
     let s = sample;
-    map.insert("ts".into(), opt_i(s.map(|s| s.ts_ms)));
-    map.insert("online".into(), s.is_some_and(|s| s.online).into());
-    map.insert("hashrate_hs".into(), opt_f(s.and_then(|s| s.hashrate_hs)));
-    map.insert("power_w".into(), opt_f(s.and_then(|s| s.power_w)));
-    map.insert("temp_c".into(), opt_f(s.and_then(|s| s.temp_c)));
-    map.insert("vr_temp_c".into(), opt_f(s.and_then(|s| s.vr_temp_c)));
-    map.insert(
-        "fan_rpm".into(),
+    set(map, "ts", opt_i(s.map(|s| s.ts_ms)));
+    set(map, "online", s.is_some_and(|s| s.online).into());
+    set(map, "hashrate_hs", opt_f(s.and_then(|s| s.hashrate_hs)));
+    set(map, "power_w", opt_f(s.and_then(|s| s.power_w)));
+    set(map, "temp_c", opt_f(s.and_then(|s| s.temp_c)));
+    set(map, "vr_temp_c", opt_f(s.and_then(|s| s.vr_temp_c)));
+    set(
+        map,
+        "fan_rpm",
         opt_i(s.and_then(|s| s.fan_rpm.map(u64::from))),
     );
-    map.insert(
-        "frequency_mhz".into(),
-        opt_f(s.and_then(|s| s.frequency_mhz)),
-    );
-    map.insert(
-        "core_voltage_mv".into(),
+    set(map, "frequency_mhz", opt_f(s.and_then(|s| s.frequency_mhz)));
+    set(
+        map,
+        "core_voltage_mv",
         opt_f(s.and_then(|s| s.core_voltage_mv)),
     );
-    map.insert(
-        "shares_accepted".into(),
+    set(
+        map,
+        "shares_accepted",
         opt_i(s.and_then(|s| s.shares_accepted)),
     );
-    map.insert(
-        "shares_rejected".into(),
+    set(
+        map,
+        "shares_rejected",
         opt_i(s.and_then(|s| s.shares_rejected)),
     );
-    map.insert("best_diff".into(), opt_f(s.and_then(|s| s.best_diff)));
-    map.insert("uptime_s".into(), opt_i(s.and_then(|s| s.uptime_s)));
-    map.insert(
-        "mode".into(),
+    set(map, "best_diff", opt_f(s.and_then(|s| s.best_diff)));
+    set(map, "uptime_s", opt_i(s.and_then(|s| s.uptime_s)));
+    set(
+        map,
+        "mode",
         s.and_then(|s| s.mode)
             .map_or(Dynamic::UNIT, |m| m.as_str().into()),
     );
 }
 
 fn sample_map(sample: &Sample) -> Dynamic {
-    let mut map = Map::new();
+    let mut map = SAMPLE.start();
     put_sample(&mut map, Some(sample));
-    map.into()
+    map_value(SAMPLE.finish(map))
 }
 
 fn slot_map(slot: &SlotRollup) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("start".into(), int(slot.slot_start_s * 1000));
-    map.insert("samples".into(), int(u64::from(slot.samples)));
-    map.insert("online_samples".into(), int(u64::from(slot.online_samples)));
-    map.insert("online_ms".into(), int(slot.online_ms));
-    map.insert("powered_ms".into(), int(slot.powered_ms));
-    map.insert("energy_wh".into(), Dynamic::from_float(slot.energy_wh));
-    map.insert("mean_hashrate_hs".into(), opt_f(slot.mean_hashrate_hs()));
-    map.insert("shares_accepted".into(), int(slot.shares_accepted));
-    map.insert("shares_rejected".into(), int(slot.shares_rejected));
-    map.insert("temp_max_c".into(), opt_f(slot.temp_max_c));
-    map.into()
+    let mut map = SLOT.start();
+    set(&mut map, "start", int(slot.slot_start_s * 1000));
+    set(&mut map, "samples", int(u64::from(slot.samples)));
+    set(
+        &mut map,
+        "online_samples",
+        int(u64::from(slot.online_samples)),
+    );
+    set(&mut map, "online_ms", int(slot.online_ms));
+    set(&mut map, "powered_ms", int(slot.powered_ms));
+    set(&mut map, "energy_wh", Dynamic::from_float(slot.energy_wh));
+    set(&mut map, "mean_hashrate_hs", opt_f(slot.mean_hashrate_hs()));
+    set(&mut map, "shares_accepted", int(slot.shares_accepted));
+    set(&mut map, "shares_rejected", int(slot.shares_rejected));
+    set(&mut map, "temp_max_c", opt_f(slot.temp_max_c));
+    map_value(SLOT.finish(map))
 }
 
 fn price_map(p: &PricePoint) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("from".into(), int(p.valid_from_s * 1000));
-    map.insert("to".into(), int(p.valid_to_s * 1000));
-    map.insert("p_kwh".into(), Dynamic::from_float(p.pence_per_kwh));
-    map.into()
+    let mut map = PRICE.start();
+    set(&mut map, "from", int(p.valid_from_s * 1000));
+    set(&mut map, "to", int(p.valid_to_s * 1000));
+    set(&mut map, "p_kwh", Dynamic::from_float(p.pence_per_kwh));
+    map_value(PRICE.finish(map))
 }
 
 /// Registers every host function on `engine`, reading through `data`.
@@ -257,12 +305,12 @@ fn register_time(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
         },
     );
     let d = data.clone();
-    engine.register_fn("uk_today", move |ctx: NativeCallContext| -> Map {
+    engine.register_fn("uk_today", move |ctx: NativeCallContext| -> Dynamic {
         let (start, end) = ukclock::uk_day_bounds(now_ms(&ctx, d.as_ref()) / 1000);
         let mut map = Map::new();
         map.insert("start".into(), int(start * 1000));
         map.insert("end".into(), int(end * 1000));
-        map
+        map_value(map)
     });
     engine.register_fn(
         "slot_start",
@@ -305,29 +353,29 @@ fn register_fleet(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
     let d = data.clone();
     engine.register_fn("miners", move |ctx: NativeCallContext| -> Fallible<Array> {
         let miners = data_err(&ctx, d.miners())?;
-        Ok(miners.iter().map(|m| miner_map(m).into()).collect())
+        Ok(miners.iter().map(|m| map_value(miner_map(m))).collect())
     });
     let d = data.clone();
     engine.register_fn(
         "fleet",
         move |ctx: NativeCallContext, max_age: &str| -> Fallible<Array> {
             fleet(&ctx, d.as_ref(), max_age, None)
-                .map(|maps| maps.into_iter().map(Dynamic::from).collect())
+                .map(|maps| maps.into_iter().map(map_value).collect())
         },
     );
     let d = data.clone();
     engine.register_fn(
         "fleet_totals",
-        move |ctx: NativeCallContext, max_age: &str| -> Fallible<Map> {
-            fleet_totals(&ctx, d.as_ref(), max_age)
+        move |ctx: NativeCallContext, max_age: &str| -> Fallible<Dynamic> {
+            fleet_totals(&ctx, d.as_ref(), max_age).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "miner",
-        move |ctx: NativeCallContext, name: &str, max_age: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, name: &str, max_age: &str| -> Fallible<Dynamic> {
             let mut maps = fleet(&ctx, d.as_ref(), max_age, Some(name))?;
-            Ok(maps.pop().unwrap_or_default())
+            Ok(map_value(maps.pop().unwrap_or_default()))
         },
     );
     let d = data.clone();
@@ -391,14 +439,16 @@ fn fleet(
                 .chain(std::iter::repeat(None)),
         )
         .map(|(miner, sample)| {
-            let mut map = miner_map(miner);
-            map.insert("fresh".into(), sample.is_some().into());
-            map.insert(
-                "age_ms".into(),
+            let mut map = FLEET_ENTRY.start();
+            put_miner(&mut map, miner);
+            set(&mut map, "fresh", sample.is_some().into());
+            set(
+                &mut map,
+                "age_ms",
                 opt_i(sample.map(|s| now.saturating_sub(s.ts_ms))),
             );
             put_sample(&mut map, sample);
-            map
+            FLEET_ENTRY.finish(map)
         })
         .collect())
 }
@@ -453,51 +503,63 @@ fn register_aggregates(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
     let d = data.clone();
     engine.register_fn(
         "cost",
-        move |ctx: NativeCallContext, period: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, period: &str| -> Fallible<Dynamic> {
             let now = now_ms(&ctx, d.as_ref());
             let from = now.saturating_sub(parse_period(&ctx, period)?);
-            cost_map(&ctx, d.as_ref(), from, now)
+            cost_map(&ctx, d.as_ref(), from, now).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "cost_between",
-        move |ctx: NativeCallContext, from: INT, to: INT| -> Fallible<Map> {
+        move |ctx: NativeCallContext, from: INT, to: INT| -> Fallible<Dynamic> {
             let (from, to) = (ms_arg(&ctx, from)?, ms_arg(&ctx, to)?);
-            cost_map(&ctx, d.as_ref(), from, to)
+            cost_map(&ctx, d.as_ref(), from, to).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "uptime",
-        move |ctx: NativeCallContext, period: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, period: &str| -> Fallible<Dynamic> {
             let now = now_ms(&ctx, d.as_ref());
             let from = now.saturating_sub(parse_period(&ctx, period)?);
-            uptime_map(&ctx, d.as_ref(), from / 1000, now / 1000)
+            uptime_map(&ctx, d.as_ref(), from / 1000, now / 1000).map(map_value)
         },
     );
     let d = data.clone();
     engine.register_fn(
         "shares",
-        move |ctx: NativeCallContext, period: &str| -> Fallible<Map> {
+        move |ctx: NativeCallContext, period: &str| -> Fallible<Dynamic> {
             let now = now_ms(&ctx, d.as_ref());
             let from = now.saturating_sub(parse_period(&ctx, period)?);
-            shares_map(&ctx, d.as_ref(), from / 1000, now / 1000)
+            shares_map(&ctx, d.as_ref(), from / 1000, now / 1000).map(map_value)
         },
     );
 }
 
+/// Every miner's rollups of the slots overlapping `[from_s, to_s]`, possibly with more
+/// slots around them (a window read earlier in the same evaluation, see `reads.rs`): the
+/// aggregates weigh each slot by its overlap with their window.
 fn window_slots(
     ctx: &NativeCallContext,
     data: &dyn ScriptData,
     from_s: u64,
     to_s: u64,
-) -> Fallible<Vec<SlotRollup>> {
-    data_err(
-        ctx,
-        data.slots(None, ukclock::slot_start_s(from_s), to_s.max(from_s) + 1),
-    )
+) -> Fallible<Arc<Vec<SlotRollup>>> {
+    let (first_s, end_s) = (ukclock::slot_start_s(from_s), to_s.max(from_s) + 1);
+    let slots = match call_context(ctx) {
+        Some(call) => call.reads.slots(data, first_s, end_s),
+        None => data.slots(None, first_s, end_s).map(Arc::new),
+    };
+    data_err(ctx, slots)
 }
+
+/// Keys of a per-miner entry of `cost` / `cost_between`.
+static COST_ENTRY: Shape = Shape::new();
+/// Keys of a per-miner entry of `uptime`.
+static UPTIME_ENTRY: Shape = Shape::new();
+/// Keys of a per-miner entry of `shares`.
+static SHARES_ENTRY: Shape = Shape::new();
 
 fn cost_map(
     ctx: &NativeCallContext,
@@ -538,15 +600,27 @@ fn cost_map(
         .miners
         .iter()
         .map(|m| {
-            let mut entry = Map::new();
-            entry.insert("name".into(), m.name.clone().into());
-            entry.insert("energy_wh".into(), Dynamic::from_float(m.energy_wh()));
-            entry.insert("measured_wh".into(), Dynamic::from_float(m.measured_wh));
-            entry.insert("estimated_wh".into(), Dynamic::from_float(m.estimated_wh));
-            entry.insert("unpriced_wh".into(), Dynamic::from_float(m.unpriced_wh));
-            entry.insert("cost_p".into(), Dynamic::from_float(m.cost_p));
-            entry.insert("online_ms".into(), int(m.online_ms.round() as u64));
-            entry.into()
+            let mut entry = COST_ENTRY.start();
+            set(&mut entry, "name", m.name.as_str().into());
+            set(&mut entry, "energy_wh", Dynamic::from_float(m.energy_wh()));
+            set(
+                &mut entry,
+                "measured_wh",
+                Dynamic::from_float(m.measured_wh),
+            );
+            set(
+                &mut entry,
+                "estimated_wh",
+                Dynamic::from_float(m.estimated_wh),
+            );
+            set(
+                &mut entry,
+                "unpriced_wh",
+                Dynamic::from_float(m.unpriced_wh),
+            );
+            set(&mut entry, "cost_p", Dynamic::from_float(m.cost_p));
+            set(&mut entry, "online_ms", int(m.online_ms.round() as u64));
+            map_value(COST_ENTRY.finish(entry))
         })
         .collect();
     map.insert("miners".into(), per.into());
@@ -567,12 +641,12 @@ fn uptime_map(
     let list: Array = per
         .iter()
         .map(|m| {
-            let mut entry = Map::new();
-            entry.insert("name".into(), m.name.clone().into());
-            entry.insert("enabled".into(), m.enabled.into());
-            entry.insert("online_ms".into(), int(m.online_ms.round() as u64));
-            entry.insert("pct".into(), Dynamic::from_float(m.percent));
-            entry.into()
+            let mut entry = UPTIME_ENTRY.start();
+            set(&mut entry, "name", m.name.as_str().into());
+            set(&mut entry, "enabled", m.enabled.into());
+            set(&mut entry, "online_ms", int(m.online_ms.round() as u64));
+            set(&mut entry, "pct", Dynamic::from_float(m.percent));
+            map_value(UPTIME_ENTRY.finish(entry))
         })
         .collect();
     map.insert("miners".into(), list.into());
@@ -602,15 +676,16 @@ fn shares_map(
     let list: Array = per
         .iter()
         .map(|m| {
-            let mut entry = Map::new();
-            entry.insert("name".into(), m.name.clone().into());
-            entry.insert("accepted".into(), int(m.accepted.round() as u64));
-            entry.insert("rejected".into(), int(m.rejected.round() as u64));
-            entry.insert(
-                "reject_pct".into(),
+            let mut entry = SHARES_ENTRY.start();
+            set(&mut entry, "name", m.name.as_str().into());
+            set(&mut entry, "accepted", int(m.accepted.round() as u64));
+            set(&mut entry, "rejected", int(m.rejected.round() as u64));
+            set(
+                &mut entry,
+                "reject_pct",
                 opt_f(reject_pct(m.accepted, m.rejected)),
             );
-            entry.into()
+            map_value(SHARES_ENTRY.finish(entry))
         })
         .collect();
     map.insert("miners".into(), list.into());
@@ -691,7 +766,7 @@ fn register_prices(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
                     map.insert("avg".into(), Dynamic::from_float(s.avg));
                     map.insert("max".into(), Dynamic::from_float(s.max));
                     map.insert("covered_ms".into(), int(s.covered_s * 1000));
-                    map.into()
+                    map_value(map)
                 }),
             )
         },
@@ -712,7 +787,7 @@ fn register_prices(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
                         map.insert("from".into(), int(from * 1000));
                         map.insert("to".into(), int(to * 1000));
                         map.insert("avg_p_kwh".into(), Dynamic::from_float(avg));
-                        map.into()
+                        map_value(map)
                     },
                 ),
             )
@@ -728,7 +803,7 @@ fn register_feeds(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
         map.insert("currency".into(), c.currency.clone().into());
         map.insert("age_s".into(), int(c.age_s));
         map.insert("stale".into(), c.stale.into());
-        map.into()
+        map_value(map)
     };
     let d = data.clone();
     engine.register_fn(
@@ -769,7 +844,7 @@ fn register_feeds(engine: &mut Engine, data: &Arc<dyn ScriptData>) {
                     map.insert("last_share_age_s".into(), opt_i(p.last_share_age_s));
                     map.insert("age_s".into(), int(p.age_s));
                     map.insert("stale".into(), p.stale.into());
-                    map.into()
+                    map_value(map)
                 })
                 .collect())
         },

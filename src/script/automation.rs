@@ -261,10 +261,7 @@ impl RuleRunner {
             requests: Vec::new(),
             state,
         }));
-        let context = CallContext {
-            now_ms: at_ms,
-            rule: Some(call.clone()),
-        };
+        let context = CallContext::new(at_ms, Some(call.clone()));
         // The rule's return value is ignored: what counts is the actions it requested.
         let _ = self
             .scripts

@@ -445,12 +445,17 @@ fn list_rhai_files(dir: &Path) -> Vec<(String, PathBuf, (SystemTime, u64))> {
 
 /// Converts a script result to JSON. Maps become objects, arrays arrays, `()` null;
 /// non-finite floats become null (JSON has no NaN). Other types are written as text.
+///
+/// Reads every value through a reference: a widget's result is a few hundred nested
+/// values, and cloning a `Dynamic` to test its type would deep-copy a whole array or map
+/// at every level of the walk. Keys are copied as plain strings (`to_string` would go
+/// through the formatter for each of them).
 pub fn dynamic_to_json(value: &Dynamic) -> serde_json::Value {
     use serde_json::Value;
     if value.is_unit() {
         return Value::Null;
     }
-    if let Some(b) = value.clone().try_cast::<bool>() {
+    if let Ok(b) = value.as_bool() {
         return Value::Bool(b);
     }
     if let Ok(i) = value.as_int() {
@@ -459,26 +464,17 @@ pub fn dynamic_to_json(value: &Dynamic) -> serde_json::Value {
     if let Ok(f) = value.as_float() {
         return serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number);
     }
-    if value.is_string() {
-        return Value::String(value.clone().into_string().unwrap_or_default());
+    if let Ok(text) = value.as_immutable_string_ref() {
+        return Value::String(text.as_str().to_string());
     }
-    if value.is_array() {
-        let array = value.read_lock::<rhai::Array>();
-        return Value::Array(
-            array
-                .map(|a| a.iter().map(dynamic_to_json).collect())
-                .unwrap_or_default(),
-        );
+    if let Ok(array) = value.as_array_ref() {
+        return Value::Array(array.iter().map(dynamic_to_json).collect());
     }
-    if value.is_map() {
-        let map = value.read_lock::<rhai::Map>();
+    if let Ok(map) = value.as_map_ref() {
         return Value::Object(
-            map.map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.to_string(), dynamic_to_json(v)))
-                    .collect()
-            })
-            .unwrap_or_default(),
+            map.iter()
+                .map(|(k, v)| (String::from(k.as_str()), dynamic_to_json(v)))
+                .collect(),
         );
     }
     Value::String(value.to_string())

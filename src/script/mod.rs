@@ -7,6 +7,8 @@
 //! - [`widgets`]: the widget registry and its per-interval result cache.
 //! - [`automation`]: the rule runner: schedule, checks, execution, dry-run, audit.
 //! - [`notify`]: Discord / Telegram / webhook delivery with per-kind throttling.
+//! - [`reads`]: slot rollups read once per evaluation and shared by its host functions.
+//! - [`shape`]: fixed-key script maps built from a blank copy of their keys (fast).
 //! - [`data`]: the narrow traits this module needs from the store, feeds and control.
 //! - [`testing`]: in-memory implementations of those traits and generated fleets, for tests,
 //!   `hmm widget run --demo` and `hmm bench`.
@@ -19,6 +21,8 @@ pub mod commands;
 pub mod data;
 pub mod engine;
 pub mod notify;
+mod reads;
+mod shape;
 pub mod testing;
 pub mod widgets;
 
@@ -73,10 +77,10 @@ impl ScriptHost {
         }));
         let options = rhai::CallFnOptions::new()
             .eval_ast(false)
-            .with_tag(rhai::Dynamic::from(api::CallContext {
+            .with_tag(rhai::Dynamic::from(api::CallContext::new(
                 now_ms,
-                rule: Some(call.clone()),
-            }));
+                Some(call.clone()),
+            )));
         let value = self
             .engine
             .call_fn_with_options::<rhai::Dynamic>(

@@ -236,16 +236,21 @@ impl ScriptData for MemoryData {
                 .range((id, from_s)..(id, to_s))
                 .map(|(_, v)| v.clone())
                 .collect(),
-            None => state
-                .miners
-                .iter()
-                .flat_map(|m| {
+            None => {
+                // Sized first: growing a vector of a whole fleet's rollups by doubling
+                // copied it several times per call and showed up in the widget bench.
+                let ranges = || {
                     state
-                        .slots
-                        .range((m.id, from_s)..(m.id, to_s))
-                        .map(|(_, v)| v.clone())
-                })
-                .collect(),
+                        .miners
+                        .iter()
+                        .map(|m| state.slots.range((m.id, from_s)..(m.id, to_s)))
+                };
+                let mut out = Vec::with_capacity(ranges().map(|r| r.count()).sum());
+                for range in ranges() {
+                    out.extend(range.map(|(_, v)| v.clone()));
+                }
+                out
+            }
         }))
     }
 

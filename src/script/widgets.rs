@@ -274,7 +274,7 @@ impl WidgetSet {
 }
 
 fn widget_tag(now_ms: u64) -> Dynamic {
-    Dynamic::from(CallContext { now_ms, rule: None })
+    Dynamic::from(CallContext::new(now_ms, None))
 }
 
 fn meta_from(value: &serde_json::Value) -> Result<WidgetMeta, String> {

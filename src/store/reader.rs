@@ -5,7 +5,6 @@
 //! Every value is copied out of redb's guards immediately; no guard outlives the loop
 //! that read it, and none is held across a write.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, TableError};
@@ -268,21 +267,25 @@ impl Store {
         let table = open_table(&self.path, &txn, SLOTS)?;
         let fail = |e: redb::StorageError| StoreError::db(&self.path, "reading slots", e);
         let mut out = Vec::new();
-        for id in ids {
-            let mut merged = BTreeMap::new();
+        for (n, &id) in ids.iter().enumerate() {
+            // This miner's run is the tail of `out`, sorted by slot start.
+            let first = out.len();
             if let Some(table) = &table {
                 for entry in ReadableTable::range(table, (id, from_s)..(id, to_s)).map_err(fail)? {
                     let (key, value) = entry.map_err(fail)?;
                     let start = key.value().1;
                     let slot = rollup::from_bytes(value.value(), id, start)
                         .map_err(|e| self.corrupt(format!("slots/({id}, {start})"), e))?;
-                    merged.insert(start, slot);
+                    out.push(slot);
                 }
             }
             for slot in pending.iter().filter(|s| s.miner_id == id) {
-                merged.insert(slot.slot_start_s, slot.clone());
+                overlay(&mut out, first, slot);
             }
-            out.extend(merged.into_values());
+            if n == 0 {
+                // The other miners' runs are about as long: grow once, not by doubling.
+                out.reserve((out.len() - first) * (ids.len() - 1));
+            }
         }
         Ok(out)
     }
@@ -345,5 +348,15 @@ impl Store {
         }
         let txn = self.begin_read()?;
         self.read_statuses(&txn)
+    }
+}
+
+/// Puts an unwritten rollup from memory into `out[first..]` (one miner's stored rollups,
+/// sorted by slot start), replacing the stored rollup of the same slot: memory is newer.
+/// A plain sorted vector: a map per miner cost more than reading the rollups.
+fn overlay(out: &mut Vec<SlotRollup>, first: usize, slot: &SlotRollup) {
+    match out[first..].binary_search_by_key(&slot.slot_start_s, |s| s.slot_start_s) {
+        Ok(i) => out[first + i] = slot.clone(),
+        Err(i) => out.insert(first + i, slot.clone()),
     }
 }

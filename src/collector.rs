@@ -48,6 +48,10 @@ pub struct Collector {
     gap_cap_ms: u64,
     last_cycle_ms: AtomicU64,
     cycles: AtomicU64,
+    /// Held for a whole cycle, so cycles never overlap: a cycle started earlier (the
+    /// daemon's loop) cannot finish after a later one (a manual or test cycle) and bury its
+    /// samples, which the store, keeping each miner's samples in time order, would drop.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Collector {
@@ -73,6 +77,7 @@ impl Collector {
             gap_cap_ms: 2 * poll_interval.as_millis() as u64,
             last_cycle_ms: AtomicU64::new(0),
             cycles: AtomicU64::new(0),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -89,6 +94,7 @@ impl Collector {
     /// Polls every miner once, concurrently, and appends the cycle to the store. Returns the
     /// samples written.
     pub async fn cycle(&self) -> Vec<Sample> {
+        let _turn = self.turn.lock().await;
         let miners = self.fleet.snapshot();
         let mut tasks = tokio::task::JoinSet::new();
         for entry in miners {
@@ -103,7 +109,9 @@ impl Collector {
                 results.push(result);
             }
         }
-        let ts_ms = now_ms();
+        // Strictly after the previous cycle, even when two cycles end in the same
+        // millisecond (replies that fail at once): the store keeps one sample per time.
+        let ts_ms = now_ms().max(self.last_cycle_ms.load(Ordering::Relaxed) + 1);
         let samples: Vec<Sample> = results
             .iter()
             .filter_map(|r| self.record(r, ts_ms))

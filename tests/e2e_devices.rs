@@ -143,8 +143,27 @@ async fn garbage_and_truncated_replies_leave_a_reason_and_no_values() {
         for model in [SimModel::BitaxeGammaV2_15, SimModel::AvalonNano3s] {
             let device = h.device(model);
             device.control.set_fault(fault);
-            h.daemon.collector.cycle().await;
-            let sample = h.latest(&device.name);
+            // The sample this cycle wrote, which must be in the store: faulty replies fail
+            // at once, so this cycle may end in the same millisecond as the previous one.
+            let id = h.id(&device.name);
+            let sample = h
+                .daemon
+                .collector
+                .cycle()
+                .await
+                .into_iter()
+                .find(|s| s.miner_id == id)
+                .expect("the cycle polled every miner");
+            let stored = h
+                .daemon
+                .store
+                .range(id, sample.ts_ms, sample.ts_ms + 1, 10, None)
+                .unwrap();
+            assert!(
+                stored.samples.contains(&sample),
+                "{} with {fault}: the cycle's sample was not stored",
+                device.name
+            );
             assert_eq!(
                 sample,
                 Sample::offline(sample.miner_id, sample.ts_ms),

@@ -310,9 +310,12 @@ fn parse_bench_args(args: Vec<OsString>) -> Result<(crate::bench::BenchOptions, 
                     .value()
                     .map_err(|e| e.to_string())?
                     .parse()
-                    .map_err(|e| format!("--days: {e} (give a number, e.g. 7 or 0.5)"))?;
-                if !(days > 0.0 && days <= 3650.0) {
-                    return Err("--days must be between 0 and 3650".to_string());
+                    .map_err(|e| format!("--days: {e} (give a number, e.g. 7 or 1.5)"))?;
+                if !(1.0..=3650.0).contains(&days) {
+                    return Err(
+                        "--days must be between 1 and 3650 (the range row reads one whole day)"
+                            .to_string(),
+                    );
                 }
                 options.days = days;
             }

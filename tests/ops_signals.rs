@@ -476,6 +476,13 @@ fn every_command_answers_help_with_its_usage() {
         .output()
         .expect("hmm");
     assert!(String::from_utf8_lossy(&out.stdout).contains("--days D"));
+    // Less than the one day the range row reads is refused up front, not a panic.
+    let out = hmm_command()
+        .args(["bench", "--days", "0.5"])
+        .output()
+        .expect("hmm");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--days must be between 1"));
     let out = hmm_command()
         .args(["frobnicate", "--help"])
         .output()

@@ -318,6 +318,56 @@ fn proc_field(file: &str, name: &str) -> Option<u64> {
     line[name.len()..].split_whitespace().next()?.parse().ok()
 }
 
+/// A config naming the bench's miners as the store does (`miner-000`, ...), in the bench's
+/// price region. Every tenth miner is NMMiner-like (no power sensor, manual power set).
+fn bench_config(data_dir: &Path, miners: usize) -> Result<crate::config::Config, String> {
+    let mut text = format!(
+        "data_dir = {:?}\n[energy]\ntariff = \"agile\"\nregion = \"{}\"\n",
+        data_dir.display().to_string(),
+        BENCH_REGION as char
+    );
+    for index in 0..miners {
+        let kind = match index % 10 {
+            0 => "nmminer\"\nmanual_power_w = 1.5\nhost = \"127.0.0.1",
+            1 | 2 => "avalon\"\nhost = \"127.0.0.1:4028",
+            _ => "axeos\"\nhost = \"127.0.0.1:80",
+        };
+        text.push_str(&format!(
+            "\n[[miners]]\nname = \"miner-{index:03}\"\nkind = \"{kind}\"\n"
+        ));
+    }
+    crate::config::Config::from_str(&text, "bench config").map_err(|e| e.to_string())
+}
+
+/// Median µs of each built-in widget over `store`, through the script data the daemon
+/// builds (fleet, slots, prices and cost all read from the store), over `runs` evaluations.
+fn widget_timings(
+    path: &Path,
+    store: &std::sync::Arc<Store>,
+    miners: usize,
+    runs: usize,
+) -> Result<BTreeMap<String, f64>, String> {
+    let data_dir = path.parent().unwrap_or(Path::new("."));
+    let config = bench_config(data_dir, miners)?;
+    let data = crate::daemon::script_data_over(&config, std::sync::Arc::clone(store))?;
+    let widgets = crate::script::WidgetSet::load(crate::script::ScriptHost::new(data), None);
+    let now_ms = crate::units::now_ms();
+    let mut out = BTreeMap::new();
+    for name in widgets.names() {
+        let mut times = Vec::with_capacity(runs.max(1));
+        for _ in 0..runs.max(1) {
+            let started = Instant::now();
+            widgets
+                .evaluate(&name, now_ms)
+                .map_err(|error| format!("bench: widget {name} failed: {error}"))?;
+            times.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+        times.sort_by(f64::total_cmp);
+        out.insert(name, times[times.len() / 2]);
+    }
+    Ok(out)
+}
+
 /// Loads `cycles` cycles of `fleet` starting at `start_ms` into `store`.
 pub fn load(
     store: &Store,
@@ -384,7 +434,8 @@ fn measure(path: &Path, options: &BenchOptions) -> Result<BenchReport, String> {
     let start_ms = now_ms - cycles * interval_ms;
     let mut report = BenchReport::default();
 
-    let store = Store::open(path, bulk_options(interval)).map_err(|e| e.to_string())?;
+    let store =
+        std::sync::Arc::new(Store::open(path, bulk_options(interval)).map_err(|e| e.to_string())?);
     let ids: Vec<u32> = (0..options.miners)
         .map(|i| store.miner_id(&format!("miner-{i:03}")))
         .collect::<Result<_, _>>()
@@ -454,9 +505,9 @@ fn measure(path: &Path, options: &BenchOptions) -> Result<BenchReport, String> {
     );
     report.push("daily_cost_pence", "  (that cost)", cost, "p");
 
-    // Widgets: the script host over a generated fleet of the same size (24 h of data),
-    // median of 21 evaluations each.
-    report.widgets_us = crate::script::bench::widget_timings(options.miners, 21);
+    // Widgets: every built-in widget over this store through the daemon's own script data
+    // (store reads included), median of 21 evaluations each.
+    report.widgets_us = widget_timings(path, &store, options.miners, 21)?;
 
     let file_before = store.file_size();
     let used = store.used_bytes();

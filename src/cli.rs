@@ -403,7 +403,7 @@ fn script_command(args: Vec<OsString>, widget: bool) -> i32 {
         return 2;
     }
     let data = if demo {
-        crate::script::commands::command_data(true)
+        Ok(crate::script::commands::demo_data())
     } else {
         live_script_data(config, &mut dir, widget)
     };

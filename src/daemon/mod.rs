@@ -559,7 +559,17 @@ pub fn offline_script_data(config: &Config) -> Result<Arc<dyn crate::script::Scr
         ));
     }
     let store = Arc::new(Store::open_read_only(&path).map_err(|e| e.to_string())?);
-    // Only miners the store already knows: a read-only store cannot assign ids.
+    script_data_over(config, store)
+}
+
+/// The scripts' data over an open `store`, as the daemon builds it, without polling and
+/// without fetching feeds (cached feed values are simply absent). Miners of `config` that
+/// the store does not know are left out: a read-only store cannot assign ids. Used by
+/// [`offline_script_data`] and by `hmm bench`, which times the widgets on this path.
+pub fn script_data_over(
+    config: &Config,
+    store: Arc<Store>,
+) -> Result<Arc<dyn crate::script::ScriptData>, String> {
     let known: Vec<String> = store
         .miner_names()
         .map_err(|e| e.to_string())?

@@ -1,7 +1,7 @@
 //! The `hmm widget run` and `hmm rule test` commands.
 //!
-//! Both evaluate against a [`ScriptData`]. The daemon's store is connected at integration;
-//! until then (and for trying scripts without a fleet) `--demo` evaluates against a
+//! Both evaluate against a [`ScriptData`]: the configured store (built by the CLI through
+//! `daemon::offline_script_data`), or with `--demo`, for trying scripts without a fleet, a
 //! generated 10-miner fleet with a day of Agile prices.
 
 use std::path::Path;
@@ -13,12 +13,9 @@ use crate::script::{
     AutomationSettings, Notifier, NotifySettings, RuleRunner, ScriptHost, WidgetSet,
 };
 
-/// The data source of a command: the generated demo fleet, or an error saying what to do.
-pub fn command_data(demo: bool) -> Result<Arc<dyn ScriptData>, String> {
-    if demo {
-        return Ok(generated_fleet(10, crate::units::now_ms(), 24, 60));
-    }
-    Err("this build has no store connected to scripts yet; add --demo to run against a generated fleet".to_string())
+/// The data behind `--demo`: a generated 10-miner fleet with a day of Agile prices.
+pub fn demo_data() -> Arc<dyn ScriptData> {
+    generated_fleet(10, crate::units::now_ms(), 24, 60)
 }
 
 /// Evaluates one widget now and renders its result: pretty JSON with `--json`, else

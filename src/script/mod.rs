@@ -16,7 +16,6 @@
 pub mod aggregate;
 pub mod api;
 pub mod automation;
-pub mod bench;
 pub mod commands;
 pub mod data;
 pub mod engine;

@@ -10,12 +10,13 @@ use hmm::units::ghs_to_hs;
 use serde_json::Value;
 
 /// Reads `../shared/fixtures/<name>` beside the checkout (also found from a worktree one
-/// level deeper, e.g. `/work/wt/<branch>`).
+/// level deeper, e.g. `/work/wt/<branch>`), else the copy in `tests/fixtures/`.
 fn fixture(name: &str) -> Vec<u8> {
     let root = env!("CARGO_MANIFEST_DIR");
     let candidates = [
         format!("{root}/../shared/fixtures/{name}"),
         format!("{root}/../../shared/fixtures/{name}"),
+        format!("{root}/tests/fixtures/{name}"),
     ];
     candidates
         .iter()

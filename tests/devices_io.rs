@@ -12,11 +12,13 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
+/// Reads `../shared/fixtures/<name>` beside the checkout, else the copy in `tests/fixtures/`.
 fn fixture(name: &str) -> Vec<u8> {
     let root = env!("CARGO_MANIFEST_DIR");
     [
         format!("{root}/../shared/fixtures/{name}"),
         format!("{root}/../../shared/fixtures/{name}"),
+        format!("{root}/tests/fixtures/{name}"),
     ]
     .iter()
     .find_map(|path| std::fs::read(path).ok())

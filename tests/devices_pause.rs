@@ -13,13 +13,15 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 /// Reads `shared/fixtures/<name>` from the nearest ancestor directory that has it (the
-/// checkout's parent, or one level further up from a worktree).
+/// checkout's parent, or one level further up from a worktree), else the copy in
+/// `tests/fixtures/`.
 fn fixture(name: &str) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = root
         .ancestors()
         .skip(1)
         .map(|dir| dir.join("shared/fixtures").join(name))
+        .chain(std::iter::once(root.join("tests/fixtures").join(name)))
         .find(|path| path.exists())
         .unwrap_or_else(|| panic!("fixture {name} not found beside {}", root.display()));
     std::fs::read(&path).unwrap_or_else(|err| panic!("read {}: {err}", path.display()))

@@ -9,12 +9,13 @@ use hmm::feeds::{ManualClock, ckpool, coingecko, octopus, solopool};
 use hmm::ukclock::days_from_civil;
 
 /// Reads a reference fixture from `../shared/fixtures/` beside the checkout (one level up
-/// again for a worktree under `wt/`).
+/// again for a worktree under `wt/`), else the copy in `tests/fixtures/`.
 fn fixture(name: &str) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
     let candidates = [
         format!("{root}/../shared/fixtures/{name}"),
         format!("{root}/../../shared/fixtures/{name}"),
+        format!("{root}/tests/fixtures/{name}"),
     ];
     candidates
         .iter()

@@ -12,13 +12,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// Reads a fixture from `shared/fixtures`, which sits beside the checkout (`../shared`);
-/// a worktree one level deeper finds it one directory further up.
+/// a worktree one level deeper finds it one directory further up; else the copy in
+/// `tests/fixtures/`.
 fn fixture(name: &str) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = root
         .ancestors()
         .skip(1)
         .map(|dir| dir.join("shared/fixtures").join(name))
+        .chain(std::iter::once(root.join("tests/fixtures").join(name)))
         .find(|path| path.exists())
         .unwrap_or_else(|| {
             panic!(
